@@ -1,0 +1,673 @@
+/*
+ * config.c - the mailroot.conf(5) parser (mail layer).
+ *
+ * Runs in mailrootd (as root, on the administrator's file) and again in each
+ * daemon (unprivileged, on the same text passed as a descriptor).  One
+ * statement per line: a keyword and its arguments, separated by blanks;
+ * "double quotes" protect blanks and '#'; '#' starts a comment.  Every error
+ * is reported as "file:line: message" and parsing goes on, so one run shows
+ * them all.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "smtp_parse.h"
+#include "util.h"
+
+#define MAX_TOKENS	16
+#define MAX_LINE	4096
+
+struct parser {
+	struct config	*conf;
+	const char	*file;
+	int		 line;
+	int		 errors;
+	void		(*report)(const char *, void *);
+	void		*arg;
+	int		 seen_hostname, seen_domain, seen_pidfile, seen_socket;
+};
+
+struct keyword {
+	const char	*name;
+	int		 min_args, max_args;
+	void		(*fn)(struct parser *, int, char **);
+};
+
+static void __attribute__((format(printf, 2, 3)))
+perr(struct parser *p, const char *fmt, ...)
+{
+	char msg[1024], full[1400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (p->line > 0)
+		snprintf(full, sizeof(full), "%s:%d: %s", p->file, p->line, msg);
+	else
+		snprintf(full, sizeof(full), "%s: %s", p->file, msg);
+	p->errors++;
+	if (p->report)
+		p->report(full, p->arg);
+	else
+		fprintf(stderr, "%s\n", full);
+}
+
+/* Copy a setting, refusing silent truncation. */
+static void
+set_str(struct parser *p, char *dst, size_t dstsz, const char *what, const char *val)
+{
+	if (strlcpy(dst, val, dstsz) >= dstsz)
+		perr(p, "%s too long (at most %zu characters)", what, dstsz - 1);
+}
+
+static void
+set_path(struct parser *p, char *dst, size_t dstsz, const char *what, const char *val)
+{
+	if (val[0] != '/') {
+		perr(p, "%s must be an absolute path: \"%s\"", what, val);
+		return;
+	}
+	set_str(p, dst, dstsz, what, val);
+}
+
+static void
+set_domain(struct parser *p, char *dst, size_t dstsz, const char *what, const char *val)
+{
+	if (!smtp_domain_valid(val, 0) || val[0] == '[') {
+		perr(p, "%s is not a valid domain name: \"%s\"", what, val);
+		return;
+	}
+	set_str(p, dst, dstsz, what, val);
+}
+
+static void
+set_user(struct parser *p, char *dst, const char *what, const char *val)
+{
+	const char *c;
+
+	for (c = val; *c; c++)
+		if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.')
+			break;
+	if (*c != '\0' || val[0] == '\0' || val[0] == '-') {
+		perr(p, "%s is not a valid user or group name: \"%s\"", what, val);
+		return;
+	}
+	set_str(p, dst, CONF_USER_MAX, what, val);
+}
+
+int
+config_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mult = 1;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end != '\0') {
+		switch (toupper((unsigned char)*end)) {
+		case 'K': mult = 1024ULL; break;
+		case 'M': mult = 1024ULL * 1024; break;
+		case 'G': mult = 1024ULL * 1024 * 1024; break;
+		default: return -1;
+		}
+		if (end[1] != '\0' && !(toupper((unsigned char)end[1]) == 'B' && end[2] == '\0'))
+			return -1;
+	}
+	if (v > UINT64_MAX / mult)
+		return -1;
+	*out = v * mult;
+	return 0;
+}
+
+int
+config_parse_time(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mult = 1;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end != '\0') {
+		switch (*end) {
+		case 's': mult = 1; break;
+		case 'm': mult = 60; break;
+		case 'h': mult = 3600; break;
+		case 'd': mult = 86400; break;
+		default: return -1;
+		}
+		if (end[1] != '\0')
+			return -1;
+	}
+	if (v > UINT32_MAX / mult)
+		return -1;
+	*out = (uint32_t)(v * mult);
+	return 0;
+}
+
+static int
+parse_yesno(struct parser *p, const char *kw, const char *v)
+{
+	if (strcmp(v, "yes") == 0)
+		return 1;
+	if (strcmp(v, "no") == 0)
+		return 0;
+	perr(p, "%s takes yes or no, not \"%s\"", kw, v);
+	return 0;
+}
+
+/* ---- keyword handlers ---------------------------------------------------- */
+
+static void
+kw_hostname(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_domain(p, p->conf->hostname, sizeof(p->conf->hostname), "hostname", av[1]);
+	p->seen_hostname = 1;
+}
+
+static void
+kw_mailroot(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_path(p, p->conf->mailroot, sizeof(p->conf->mailroot), "mailroot", av[1]);
+}
+
+static void
+kw_default_domain(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_domain(p, p->conf->default_domain, sizeof(p->conf->default_domain),
+	    "default-domain", av[1]);
+	p->seen_domain = 1;
+}
+
+static void
+kw_alias_domain(struct parser *p, int ac, char **av)
+{
+	struct config *c = p->conf;
+	char **na;
+	int i;
+
+	for (i = 1; i < ac; i++) {
+		if (!smtp_domain_valid(av[i], 0) || av[i][0] == '[') {
+			perr(p, "alias-domain is not a valid domain name: \"%s\"", av[i]);
+			continue;
+		}
+		if (config_is_local_domain(c, av[i])) {
+			perr(p, "alias-domain %s is already a local domain", av[i]);
+			continue;
+		}
+		na = reallocarray(c->alias_domains, c->nalias_domains + 1, sizeof(*na));
+		if (na == NULL || (na[c->nalias_domains] = strdup(av[i])) == NULL) {
+			if (na)
+				c->alias_domains = na;
+			perr(p, "out of memory");
+			return;
+		}
+		c->alias_domains = na;
+		c->nalias_domains++;
+	}
+}
+
+/* listen on ADDRESS [port N] */
+static void
+kw_listen(struct parser *p, int ac, char **av)
+{
+	struct listener_conf *l, *o;
+	struct in6_addr a6;
+	struct in_addr a4;
+	const char *addr;
+	long port = 25;
+	char *end;
+	int i;
+
+	if (strcmp(av[1], "on") != 0) {
+		perr(p, "expected \"listen on ADDRESS [port N]\"");
+		return;
+	}
+	if (ac < 3) {
+		perr(p, "listen on: missing address");
+		return;
+	}
+	addr = av[2];
+	if (strcmp(addr, "all") == 0 || strcmp(addr, "any") == 0)
+		addr = "*";
+	if (strcmp(addr, "*") != 0 && inet_pton(AF_INET, addr, &a4) != 1 &&
+	    inet_pton(AF_INET6, addr, &a6) != 1) {
+		perr(p, "listen on: \"%s\" is not a numeric IPv4 or IPv6 address or \"all\"", av[2]);
+		return;
+	}
+	for (i = 3; i < ac; i++) {
+		if (strcmp(av[i], "port") == 0 && i + 1 < ac) {
+			errno = 0;
+			port = strtol(av[i + 1], &end, 10);
+			if (errno || *end || end == av[i + 1] || port < 1 || port > 65535) {
+				perr(p, "listen on: bad port \"%s\"", av[i + 1]);
+				return;
+			}
+			i++;
+		} else {
+			perr(p, "listen on: unknown option \"%s\"", av[i]);
+			return;
+		}
+	}
+	TAILQ_FOREACH(o, &p->conf->listeners, entry) {
+		if (o->port == port && strcmp(o->addr, addr) == 0) {
+			perr(p, "listen on %s port %ld: already declared at line %d",
+			    addr, port, o->line);
+			return;
+		}
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		perr(p, "out of memory");
+		return;
+	}
+	strlcpy(l->addr, addr, sizeof(l->addr));
+	l->port = (uint16_t)port;
+	l->line = p->line;
+	TAILQ_INSERT_TAIL(&p->conf->listeners, l, entry);
+}
+
+static void
+kw_smtpd_user(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_user(p, p->conf->smtpd_user, "smtpd-user", av[1]);
+}
+
+static void
+kw_queued_user(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_user(p, p->conf->queued_user, "queued-user", av[1]);
+}
+
+static void
+kw_pickupd_user(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_user(p, p->conf->pickupd_user, "pickupd-user", av[1]);
+}
+
+static void
+kw_mailroot_group(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_user(p, p->conf->mailroot_group, "mailroot-group", av[1]);
+}
+
+static void
+kw_pidfile(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_path(p, p->conf->pidfile, sizeof(p->conf->pidfile), "pidfile", av[1]);
+	p->seen_pidfile = 1;
+}
+
+static void
+kw_control_socket(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	/* sun_path is 108 bytes on Linux. */
+	if (strlen(av[1]) >= 108) {
+		perr(p, "control-socket path too long (at most 107 characters)");
+		return;
+	}
+	set_path(p, p->conf->control_socket, sizeof(p->conf->control_socket),
+	    "control-socket", av[1]);
+	p->seen_socket = 1;
+}
+
+static void
+kw_log_file(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_path(p, p->conf->log_file, sizeof(p->conf->log_file), "log-file", av[1]);
+}
+
+static void
+kw_log_verbose(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	p->conf->log_verbose = parse_yesno(p, av[0], av[1]);
+}
+
+static void
+kw_max_message_size(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	if (config_parse_size(av[1], &p->conf->max_message_size) == -1)
+		perr(p, "max-message-size: bad size \"%s\" (use e.g. 2048K, 10M)", av[1]);
+}
+
+static void
+kw_max_recipients(struct parser *p, int ac, char **av)
+{
+	char *end;
+	unsigned long v;
+
+	(void)ac;
+	errno = 0;
+	v = strtoul(av[1], &end, 10);
+	if (errno || *end || end == av[1] || v < 1 || v > 100000) {
+		perr(p, "max-recipients: bad number \"%s\" (1 to 100000)", av[1]);
+		return;
+	}
+	p->conf->max_recipients = (uint32_t)v;
+}
+
+static void
+kw_idle_timeout(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	if (config_parse_time(av[1], &p->conf->idle_timeout) == -1 ||
+	    p->conf->idle_timeout == 0)
+		perr(p, "idle-timeout: bad time \"%s\" (use e.g. 30s, 10m)", av[1]);
+}
+
+static void
+kw_pickup_interval(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	if (config_parse_time(av[1], &p->conf->pickup_interval) == -1 ||
+	    p->conf->pickup_interval == 0)
+		perr(p, "pickup-interval: bad time \"%s\" (use e.g. 5s, 1m)", av[1]);
+}
+
+static const struct keyword keywords[] = {
+	{ "alias-domain",	1, MAX_TOKENS - 1, kw_alias_domain },
+	{ "control-socket",	1, 1, kw_control_socket },
+	{ "default-domain",	1, 1, kw_default_domain },
+	{ "hostname",		1, 1, kw_hostname },
+	{ "idle-timeout",	1, 1, kw_idle_timeout },
+	{ "listen",		1, MAX_TOKENS - 1, kw_listen },
+	{ "log-file",		1, 1, kw_log_file },
+	{ "log-verbose",	1, 1, kw_log_verbose },
+	{ "mailroot",		1, 1, kw_mailroot },
+	{ "mailroot-group",	1, 1, kw_mailroot_group },
+	{ "max-message-size",	1, 1, kw_max_message_size },
+	{ "max-recipients",	1, 1, kw_max_recipients },
+	{ "pickup-interval",	1, 1, kw_pickup_interval },
+	{ "pickupd-user",	1, 1, kw_pickupd_user },
+	{ "pidfile",		1, 1, kw_pidfile },
+	{ "queued-user",	1, 1, kw_queued_user },
+	{ "smtpd-user",		1, 1, kw_smtpd_user },
+};
+
+const char *const config_keywords[] = {
+	"alias-domain", "control-socket", "default-domain", "hostname",
+	"idle-timeout", "listen", "log-file", "log-verbose", "mailroot",
+	"mailroot-group", "max-message-size", "max-recipients",
+	"pickup-interval", "pickupd-user", "pidfile", "queued-user",
+	"smtpd-user", NULL
+};
+
+/* ---- the tokenizer --------------------------------------------------------- */
+
+/*
+ * Split one line into tokens in place.  Returns the count, or -1 after
+ * reporting an unterminated quote or too many tokens.
+ */
+static int
+tokenize(struct parser *p, char *s, char **av)
+{
+	int ac = 0;
+	char *out;
+
+	for (;;) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '\0' || *s == '#' || *s == '\n' || *s == '\r')
+			return ac;
+		if (ac == MAX_TOKENS) {
+			perr(p, "too many words on one line (at most %d)", MAX_TOKENS);
+			return -1;
+		}
+		if (*s == '"') {
+			av[ac++] = out = ++s;
+			while (*s != '"') {
+				if (*s == '\0' || *s == '\n' || *s == '\r') {
+					perr(p, "unterminated quoted string");
+					return -1;
+				}
+				if (*s == '\\' && (s[1] == '"' || s[1] == '\\'))
+					s++;
+				*out++ = *s++;
+			}
+			s++;
+			if (*s != '\0' && *s != ' ' && *s != '\t' && *s != '\n' &&
+			    *s != '\r' && *s != '#') {
+				perr(p, "a quoted string must be followed by a blank");
+				return -1;
+			}
+			*out = '\0';
+			if (*s != '\0' && *s != '#')
+				s++;
+			else if (*s == '#')
+				*s = '\0';
+			continue;
+		}
+		av[ac++] = s;
+		while (*s && *s != ' ' && *s != '\t' && *s != '\n' && *s != '\r' && *s != '#')
+			s++;
+		if (*s == '\0')
+			return ac;
+		if (*s == '#') {
+			*s = '\0';
+			return ac;
+		}
+		*s++ = '\0';
+	}
+}
+
+static void
+parse_line(struct parser *p, char *line)
+{
+	char *av[MAX_TOKENS];
+	const struct keyword *kw = NULL;
+	size_t i;
+	int ac;
+
+	for (i = 0; line[i]; i++) {
+		if ((unsigned char)line[i] < 0x20 && line[i] != '\t' &&
+		    line[i] != '\n' && line[i] != '\r') {
+			perr(p, "control character 0x%02x in line", (unsigned char)line[i]);
+			return;
+		}
+	}
+	if ((ac = tokenize(p, line, av)) <= 0)
+		return;
+	for (i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++) {
+		if (strcmp(av[0], keywords[i].name) == 0) {
+			kw = &keywords[i];
+			break;
+		}
+	}
+	if (kw == NULL) {
+		perr(p, "unknown keyword \"%s\"", av[0]);
+		return;
+	}
+	if (ac - 1 < kw->min_args || ac - 1 > kw->max_args) {
+		if (kw->min_args == kw->max_args)
+			perr(p, "%s takes %d argument%s", kw->name, kw->min_args,
+			    kw->min_args == 1 ? "" : "s");
+		else
+			perr(p, "%s: wrong number of arguments", kw->name);
+		return;
+	}
+	kw->fn(p, ac, av);
+}
+
+static void
+config_defaults(struct config *c)
+{
+	char host[CONF_NAME_MAX];
+
+	TAILQ_INIT(&c->listeners);
+	if (gethostname(host, sizeof(host)) == -1 || !smtp_domain_valid(host, 0))
+		strlcpy(host, "localhost", sizeof(host));
+	strlcpy(c->hostname, host, sizeof(c->hostname));
+	strlcpy(c->mailroot, LOCALSTATEDIR "/spool/mailroot", sizeof(c->mailroot));
+	strlcpy(c->smtpd_user, "_smtpd", sizeof(c->smtpd_user));
+	strlcpy(c->queued_user, "_smtpq", sizeof(c->queued_user));
+	strlcpy(c->pickupd_user, "_smtpp", sizeof(c->pickupd_user));
+	strlcpy(c->mailroot_group, "mailroot", sizeof(c->mailroot_group));
+	c->max_message_size = 2048 * 1024;	/* IIS default: 2048 KB */
+	c->max_recipients = 100;
+	c->idle_timeout = 600;
+	c->pickup_interval = 5;
+}
+
+/* Checks that need the whole file: defaults derived from other settings. */
+static void
+config_finish(struct parser *p)
+{
+	struct config *c = p->conf;
+	struct listener_conf *l;
+
+	p->line = 0;
+	if (!p->seen_domain)
+		strlcpy(c->default_domain, c->hostname, sizeof(c->default_domain));
+	if (!p->seen_pidfile &&
+	    (size_t)snprintf(c->pidfile, sizeof(c->pidfile), "%s/run/mailrootd.pid",
+	    c->mailroot) >= sizeof(c->pidfile))
+		perr(p, "mailroot path too long");
+	if (!p->seen_socket &&
+	    (size_t)snprintf(c->control_socket, sizeof(c->control_socket),
+	    "%s/run/control.sock", c->mailroot) >= 108)
+		perr(p, "mailroot path too long for the control socket; "
+		    "set control-socket to a shorter path");
+	if (TAILQ_EMPTY(&c->listeners)) {
+		if ((l = calloc(1, sizeof(*l))) == NULL) {
+			perr(p, "out of memory");
+			return;
+		}
+		strlcpy(l->addr, "*", sizeof(l->addr));
+		l->port = 25;
+		TAILQ_INSERT_TAIL(&c->listeners, l, entry);
+	}
+}
+
+struct config *
+config_parse(FILE *fp, const char *file, void (*report)(const char *, void *),
+    void *arg)
+{
+	struct parser p;
+	struct config *c;
+	char line[MAX_LINE + 2];
+	size_t len;
+	int toolong = 0;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	config_defaults(c);
+	memset(&p, 0, sizeof(p));
+	p.conf = c;
+	p.file = file;
+	p.report = report;
+	p.arg = arg;
+	strlcpy(c->file, file, sizeof(c->file));
+
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		len = strlen(line);
+		if (!toolong)
+			p.line++;
+		if (len > 0 && line[len - 1] != '\n' && !feof(fp)) {
+			if (!toolong)
+				perr(&p, "line too long (at most %d characters)", MAX_LINE);
+			toolong = 1;
+			continue;
+		}
+		if (toolong) {
+			toolong = 0;
+			continue;
+		}
+		if (strlen(line) != len || memchr(line, '\0', len) != NULL) {
+			perr(&p, "NUL byte in line");
+			continue;
+		}
+		parse_line(&p, line);
+	}
+	if (ferror(fp)) {
+		p.line = 0;
+		perr(&p, "read error: %s", strerror(errno));
+	}
+	config_finish(&p);
+	if (p.errors) {
+		config_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+struct config *
+config_load(const char *path, void (*report)(const char *, void *), void *arg)
+{
+	struct config *c;
+	char msg[PATH_MAX + 64];
+	FILE *fp;
+
+	if ((fp = fopen(path, "re")) == NULL) {
+		snprintf(msg, sizeof(msg), "%s: %s", path, strerror(errno));
+		if (report)
+			report(msg, arg);
+		else
+			fprintf(stderr, "%s\n", msg);
+		return NULL;
+	}
+	c = config_parse(fp, path, report, arg);
+	fclose(fp);
+	return c;
+}
+
+void
+config_free(struct config *c)
+{
+	struct listener_conf *l;
+	size_t i;
+
+	if (c == NULL)
+		return;
+	while ((l = TAILQ_FIRST(&c->listeners)) != NULL) {
+		TAILQ_REMOVE(&c->listeners, l, entry);
+		free(l);
+	}
+	for (i = 0; i < c->nalias_domains; i++)
+		free(c->alias_domains[i]);
+	free(c->alias_domains);
+	free(c);
+}
+
+int
+config_is_local_domain(const struct config *c, const char *domain)
+{
+	size_t i;
+
+	if (strcase_eq(domain, c->default_domain))
+		return 1;
+	for (i = 0; i < c->nalias_domains; i++)
+		if (strcase_eq(domain, c->alias_domains[i]))
+			return 1;
+	return 0;
+}

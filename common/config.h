@@ -1,0 +1,80 @@
+/*
+ * config.h - mailroot.conf(5): the settings and their parser (mail layer).
+ *
+ * mailrootd parses the file (as root, before anything else), then hands the
+ * same text to each daemon as a descriptor; each parses it again with this
+ * code, so all processes hold identical settings without a serialiser.
+ */
+#ifndef MR_CONFIG_H
+#define MR_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <limits.h>
+#include <sys/queue.h>
+
+#define CONF_DEFAULT_FILE	SYSCONFDIR "/mailroot/mailroot.conf"
+#define CONF_NAME_MAX		256
+#define CONF_USER_MAX		32
+
+struct listener_conf {
+	TAILQ_ENTRY(listener_conf) entry;
+	char		 addr[64];	/* numeric address, or "*" for all */
+	uint16_t	 port;
+	int		 line;		/* where it was declared */
+};
+TAILQ_HEAD(listener_list, listener_conf);
+
+struct config {
+	char		 file[PATH_MAX];	/* for messages */
+	char		 hostname[CONF_NAME_MAX];
+	char		 mailroot[PATH_MAX];
+	char		 default_domain[CONF_NAME_MAX];
+	char		**alias_domains;
+	size_t		 nalias_domains;
+	struct listener_list listeners;
+
+	/* the system users and group of privilege separation */
+	char		 smtpd_user[CONF_USER_MAX];
+	char		 queued_user[CONF_USER_MAX];
+	char		 pickupd_user[CONF_USER_MAX];
+	char		 mailroot_group[CONF_USER_MAX];
+
+	/* paths; defaults below the Mailroot's run/ */
+	char		 pidfile[PATH_MAX];
+	char		 control_socket[PATH_MAX];
+	char		 log_file[PATH_MAX];	/* "" : syslog */
+
+	/* limits and timers */
+	uint64_t	 max_message_size;	/* octets; 0 unlimited */
+	uint32_t	 max_recipients;	/* per message */
+	uint32_t	 idle_timeout;		/* seconds */
+	uint32_t	 pickup_interval;	/* seconds between rescans of Pickup/ */
+	int		 log_verbose;
+};
+
+/*
+ * Parse `fp` (named `file` in messages) into a fresh config.  Every error is
+ * reported through `report` as "file:line: message" (to stderr when NULL);
+ * parsing goes on to find them all.  Returns the config, or NULL when there
+ * was any error.
+ */
+struct config *config_parse(FILE *fp, const char *file,
+    void (*report)(const char *msg, void *arg), void *arg);
+/* Open and parse `path`; NULL on error (reported as above). */
+struct config *config_load(const char *path,
+    void (*report)(const char *msg, void *arg), void *arg);
+void config_free(struct config *);
+
+/* 1 when `domain` is the default domain or an alias domain (case-insensitive). */
+int config_is_local_domain(const struct config *, const char *domain);
+
+/* Every keyword the parser knows, NULL-terminated (for the man page check). */
+extern const char *const config_keywords[];
+
+/* "2048K", "10M", "1G" -> octets; "30s", "10m", "2h", "2d" -> seconds. -1 on error. */
+int config_parse_size(const char *s, uint64_t *out);
+int config_parse_time(const char *s, uint32_t *out);
+
+#endif

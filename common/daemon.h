@@ -1,0 +1,59 @@
+/*
+ * daemon.h - what smtpd, queued and pickupd share: start-up, the link to the
+ * supervisor, and its messages (mail layer).
+ *
+ * A daemon is exec'd by mailrootd with the supervisor's socket on fd 3 and,
+ * when started as root, "-u USER [-g GROUP] [-r CHROOT]".  It drops
+ * privileges before it reads anything; the configuration, listening sockets
+ * and peer sockets then arrive as messages on fd 3.
+ */
+#ifndef MR_DAEMON_H
+#define MR_DAEMON_H
+
+#include <stdint.h>
+
+#include "proto.h"
+
+struct config;
+struct event_base;
+struct ipc;
+struct ipc_msg;
+
+#define DAEMON_PARENT_FD	3
+
+struct daemon_ops {
+	/*
+	 * A configuration arrived: the first (old == NULL) or a reload.  Take
+	 * it (return 0: the daemon now owns it) or refuse it (-1, with reason).
+	 */
+	int	(*config)(struct config *conf, const struct config *old,
+		    char *why, size_t whysz);
+	/* A socket to a peer daemon (new, or replacing one that restarted). */
+	void	(*peer)(enum proc_id peer, int fd);
+	/* A listening socket (smtpd). */
+	void	(*listener)(uint32_t index, int fd);
+	/* Everything is handed over: start serving. */
+	void	(*go)(void);
+	/* Pause or resume (smtpd). */
+	void	(*pause)(int paused);
+};
+
+/* The process-wide state every daemon has. */
+struct daemon_env {
+	enum proc_id		 self;
+	struct event_base	*base;
+	struct ipc		*parent;
+	struct config		*conf;
+};
+
+extern struct daemon_env *env;
+
+/*
+ * Parse the common options, drop privileges, connect to the supervisor and
+ * run the event loop until SIGTERM or the supervisor goes away.  Never
+ * returns.
+ */
+void	daemon_main(int argc, char **argv, enum proc_id self,
+	    const struct daemon_ops *ops) __attribute__((noreturn));
+
+#endif

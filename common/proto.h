@@ -1,0 +1,71 @@
+/*
+ * proto.h - the messages Mailroot processes exchange (mail layer).
+ *
+ * Names are <DESTINATION>_<ACTION>.  Payloads are listed beside each type in
+ * the order of their m_add_* fields.  Bump PROTO_VERSION whenever a payload
+ * changes: a peer or smtpctl speaking another version is refused.
+ */
+#ifndef MR_PROTO_H
+#define MR_PROTO_H
+
+#include <stdint.h>
+
+#define PROTO_VERSION	1
+
+enum proto_type {
+	MSG_NONE = 0,
+
+	/* smtpctl -> mailrootd (control socket); replies below */
+	CTL_HELLO,		/* u32 version */
+	CTL_STATUS,
+	CTL_PAUSE,
+	CTL_RESUME,
+	CTL_STOP,
+	CTL_RELOAD,
+
+	/* mailrootd -> smtpctl */
+	CLIENT_OK,		/* str text */
+	CLIENT_FAIL,		/* str reason */
+	CLIENT_STATUS,		/* str state, u32 n, n x (str name, u32 pid, u32 restarts) */
+
+	/* mailrootd -> a daemon */
+	DAEMON_CONFIG,		/* fd: the config text; str file name (for messages) */
+	DAEMON_LISTENER,	/* fd: a listening socket; u32 listener index */
+	DAEMON_PEER,		/* fd: socket to a peer; u32 peer (enum proc_id) */
+	DAEMON_GO,		/* everything is handed over: run */
+	DAEMON_PAUSE,
+	DAEMON_RESUME,
+
+	/* a daemon -> mailrootd */
+	SUPERVISOR_READY,	/* the daemon serves */
+	SUPERVISOR_FAILED,	/* str reason: the daemon cannot run (bad config) */
+
+	/* a producer (smtpd, pickupd) -> queued: the one way in */
+	QUEUE_MSG_OPEN,		/* (id = producer's request id) */
+	QUEUE_MSG_COMMIT,	/* str queueid, str sender, u32 n, n x str rcpt */
+	QUEUE_MSG_ABORT,	/* str queueid */
+	QUEUE_BADMAIL,		/* fd: the bad file; str name, str reason */
+
+	/* queued -> a producer */
+	PRODUCER_MSG_OPENED,	/* fd: write end of the content file; str queueid */
+	PRODUCER_MSG_COMMITTED,	/* str queueid */
+	PRODUCER_MSG_FAILED,	/* u32 temporary (1) or permanent (0); str reason */
+	PRODUCER_BADMAIL_DONE,	/* str queueid of the Badmail entry */
+
+	MSG_TYPE_MAX
+};
+
+/* The processes of the suite; index of the peer tables. */
+enum proc_id {
+	PROC_MAILROOTD = 0,
+	PROC_SMTPD,
+	PROC_QUEUED,
+	PROC_PICKUPD,
+	PROC_MAX
+};
+
+/* For traces: "QUEUE_MSG_OPEN", or "MSG_TYPE_<n>" for an unknown number. */
+const char *proto_type_name(uint32_t type);
+const char *proc_name(enum proc_id);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * mailrootd.h - the supervisor's shared state.
+ */
+#ifndef MAILROOTD_H
+#define MAILROOTD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mailroot.h"
+#include "proto.h"
+
+struct config;
+struct event;
+struct event_base;
+struct ipc;
+
+/* One supervised daemon. */
+struct proc {
+	enum proc_id	 id;
+	pid_t		 pid;		/* 0 when not running */
+	struct ipc	*ipc;		/* link to it */
+	int		 ready;		/* said SUPERVISOR_READY since its start */
+	unsigned	 restarts;
+	uint64_t	 started_ms;
+	uint64_t	 backoff_ms;	/* wait before the next restart */
+	struct event	*restart_ev;
+};
+
+enum suite_state { SUITE_STARTING, SUITE_RUNNING, SUITE_STOPPING };
+
+struct mailrootd {
+	struct event_base	*base;
+	struct config		*conf;
+	char			 conf_path[4096];
+	char			*conf_text;	/* what the daemons are given */
+	size_t			 conf_len;
+	struct mailroot_ids	 ids;
+	int			*listen_fds;
+	size_t			 nlisten;
+	struct proc		 procs[PROC_MAX];
+	enum suite_state	 state;
+	int			 paused;
+	int			 foreground;
+	int			 verbose;
+	int			 ready_fd;	/* tells the starting parent we serve; -1 after */
+	int			 control_fd;
+};
+
+extern struct mailrootd *mrd;
+
+/* mailrootd.c */
+void	mrd_ready_report(const char *error);
+void	mrd_stop(void);
+int	mrd_reload(char *why, size_t whysz);
+void	mrd_stopped_check(void);
+
+/* mailrootd_listen.c: bind every listener of the config; -1 with err. */
+int	listen_open(const struct config *, int **fds, size_t *n, char *err, size_t errsz);
+void	listen_close(int *fds, size_t n);
+
+/* mailrootd_proc.c */
+void	proc_init(void);
+void	proc_start_all(void);
+void	proc_signal_all(int sig);
+int	proc_running_count(void);
+int	proc_all_ready(void);
+void	proc_send_config_all(void);
+void	proc_send_pause(int paused);
+void	proc_reap(void);
+
+/* mailrootd_control.c */
+int	control_open(const char *path, char *err, size_t errsz);
+void	control_close(void);
+void	control_notify_stopped(void);
+
+#endif

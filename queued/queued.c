@@ -1,0 +1,134 @@
+/*
+ * queued.c - the queue manager: main() and its peers (runs as _smtpq).
+ *
+ * queued alone writes Queue/, Drop/ and Badmail/.  Its producers, smtpd and
+ * pickupd, are less privileged and untrusted: every request is checked
+ * (queued_store.c), and a producer that breaks the protocol is dropped.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "ipc.h"
+#include "log.h"
+#include "queued.h"
+
+static struct producer producers[PROC_MAX];
+
+void
+producer_reply_failed(struct producer *p, uint32_t reqid, int temporary,
+    const char *reason)
+{
+	struct mbuf m;
+
+	if (p->ipc == NULL)
+		return;
+	m_init(&m, PRODUCER_MSG_FAILED, reqid);
+	m_add_u32(&m, temporary ? 1 : 0);
+	m_add_str(&m, reason);
+	ipc_send(p->ipc, &m);
+}
+
+/* One handler per request type a producer may send. */
+static const struct {
+	uint32_t	 type;
+	void		(*fn)(struct producer *, struct ipc_msg *);
+} producer_handlers[] = {
+	{ QUEUE_MSG_COMMIT,	store_commit },
+	{ QUEUE_MSG_ABORT,	store_abort },
+	{ QUEUE_BADMAIL,	badmail_from_producer },
+};
+
+static void
+producer_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
+{
+	struct producer *p = arg;
+	size_t i;
+
+	if (msg->type == QUEUE_MSG_OPEN) {
+		if (m_end(msg) == -1)
+			goto bad;
+		store_open(p, msg->id);
+		return;
+	}
+	for (i = 0; i < sizeof(producer_handlers) / sizeof(producer_handlers[0]); i++)
+		if (producer_handlers[i].type == msg->type) {
+			producer_handlers[i].fn(p, msg);
+			return;
+		}
+bad:
+	log_warnx("%s sent a bad or unexpected %s: dropping the link",
+	    proc_name(p->id), proto_type_name(msg->type));
+	ipc_close(ipc);
+}
+
+static void
+producer_closed(struct ipc *ipc, void *arg)
+{
+	struct producer *p = arg;
+
+	(void)ipc;
+	log_debug("link to %s closed", proc_name(p->id));
+	p->ipc = NULL;
+	store_producer_gone(p);
+}
+
+static void
+queued_peer(enum proc_id id, int fd)
+{
+	struct producer *p;
+
+	if (id != PROC_SMTPD && id != PROC_PICKUPD) {
+		log_warnx("unexpected peer %s", proc_name(id));
+		close(fd);
+		return;
+	}
+	p = &producers[id];
+	if (p->ipc)
+		ipc_close(p->ipc);
+	p->id = id;
+	p->gen++;
+	if ((p->ipc = ipc_new(env->base, fd, proc_name(id), producer_dispatch,
+	    producer_closed, p)) == NULL) {
+		log_warnx("cannot link to %s", proc_name(id));
+		close(fd);
+	}
+}
+
+static int
+queued_config(struct config *c, const struct config *old, char *why, size_t whysz)
+{
+	if (old != NULL) {
+		if (strcmp(old->mailroot, c->mailroot) != 0)
+			log_warnx("a new mailroot takes effect at the next start");
+		return 0;
+	}
+	env->conf = c;
+	if (store_init(why, whysz) == -1) {
+		env->conf = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+queued_go(void)
+{
+	/* Deliver what a previous run committed but did not finish. */
+	store_queue_run();
+}
+
+static const struct daemon_ops queued_ops = {
+	.config = queued_config,
+	.peer = queued_peer,
+	.go = queued_go,
+};
+
+int
+main(int argc, char **argv)
+{
+	daemon_main(argc, argv, PROC_QUEUED, &queued_ops);
+}

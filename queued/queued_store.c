@@ -1,0 +1,629 @@
+/*
+ * queued_store.c - the one way in, group commit, and queue runs (queued).
+ *
+ * A producer asks to open a message and gets a descriptor of a new file in
+ * Queue/tmp/; it writes the content there and sends the envelope.  Commits
+ * that arrive in one turn of the event loop form a batch: every content and
+ * envelope file is fsync'd, renamed into Queue/, and Queue/ is fsync'd once;
+ * only then does each producer hear that its message is committed, and only
+ * then may it say 250 or remove a Pickup file.
+ *
+ * Trust boundary: producers are untrusted.  A queue id must be one this
+ * producer opened; sender and recipients must be valid mailboxes; counts are
+ * bounded.  Descriptors handed out are write-only views of files that only
+ * queued names.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "ipc.h"
+#include "log.h"
+#include "mailroot.h"
+#include "queued.h"
+#include "smtp_parse.h"
+#include "util.h"
+
+#define MAX_OPEN_PER_PRODUCER	4096
+#define MAX_RCPTS_PER_MESSAGE	100000
+#define QUEUE_RUN_INTERVAL	60	/* seconds: retry of local delivery */
+
+struct queued_dirs qdirs = { -1, -1, -1, -1 };
+
+static struct qmsg_list open_msgs = TAILQ_HEAD_INITIALIZER(open_msgs);
+static struct qmsg_list batch = TAILQ_HEAD_INITIALIZER(batch);
+static struct event *flush_ev, *run_ev;
+
+static void flush_cb(evutil_socket_t, short, void *);
+static void run_cb(evutil_socket_t, short, void *);
+
+static int
+open_dir(const char *sub, char *why, size_t whysz)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (mailroot_path(env->conf, sub, path, sizeof(path)) == -1) {
+		snprintf(why, whysz, "mailroot path too long");
+		return -1;
+	}
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		snprintf(why, whysz, "%s: %s", path, strerror(errno));
+	return fd;
+}
+
+/* Remove every file in a directory of temporaries (never committed). */
+static void
+clean_dir(int dirfd, const char *what)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if ((fd = dup(dirfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		log_warn("clean %s", what);
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (unlinkat(dirfd, de->d_name, 0) == 0)
+			log_info("removed uncommitted %s/%s", what, de->d_name);
+	}
+	closedir(d);
+}
+
+int
+store_init(char *why, size_t whysz)
+{
+	struct timeval tv = { QUEUE_RUN_INTERVAL, 0 };
+
+	if ((qdirs.queue = open_dir(MR_QUEUE, why, whysz)) == -1 ||
+	    (qdirs.tmp = open_dir(MR_QUEUE_TMP, why, whysz)) == -1 ||
+	    (qdirs.drop = open_dir(MR_DROP, why, whysz)) == -1 ||
+	    (qdirs.badmail = open_dir(MR_BADMAIL, why, whysz)) == -1)
+		return -1;
+	clean_dir(qdirs.tmp, MR_QUEUE_TMP);
+	drop_cleanup();
+	flush_ev = event_new(env->base, -1, 0, flush_cb, NULL);
+	/* Lower priority: runs after every pending request of this turn. */
+	event_priority_set(flush_ev, 1);
+	run_ev = event_new(env->base, -1, EV_PERSIST, run_cb, NULL);
+	evtimer_add(run_ev, &tv);
+	return 0;
+}
+
+static void
+qmsg_free(struct qmsg *q)
+{
+	if (q->fd != -1)
+		close(q->fd);
+	envelope_free(&q->env);
+	free(q);
+}
+
+/* Remove an uncommitted message and its temporary files. */
+static void
+qmsg_discard(struct qmsg *q)
+{
+	char name[QUEUEID_LEN + 8];
+
+	snprintf(name, sizeof(name), "%s.eml", q->id);
+	(void)unlinkat(qdirs.tmp, name, 0);
+	snprintf(name, sizeof(name), "%s.env", q->id);
+	(void)unlinkat(qdirs.tmp, name, 0);
+	qmsg_free(q);
+}
+
+void
+store_open(struct producer *p, uint32_t reqid)
+{
+	char name[QUEUEID_LEN + 8];
+	struct qmsg *q;
+	struct mbuf m;
+	int wfd, tries;
+
+	if (p->nopen >= MAX_OPEN_PER_PRODUCER) {
+		producer_reply_failed(p, reqid, 1, "too many messages open");
+		return;
+	}
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		producer_reply_failed(p, reqid, 1, "out of memory");
+		return;
+	}
+	for (tries = 0; tries < 5; tries++) {
+		queueid_new(q->id);
+		snprintf(name, sizeof(name), "%s.eml", q->id);
+		q->fd = openat(qdirs.tmp, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (q->fd != -1 || errno != EEXIST)
+			break;
+	}
+	if (q->fd == -1) {
+		log_warn("open Queue/tmp/%s", name);
+		producer_reply_failed(p, reqid, 1, errno == ENOSPC || errno == EDQUOT ?
+		    "insufficient system storage" : "cannot create queue file");
+		free(q);
+		return;
+	}
+	/* The producer gets its own descriptor, opened write-only. */
+	if ((wfd = openat(qdirs.tmp, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		log_warn("reopen Queue/tmp/%s", name);
+		producer_reply_failed(p, reqid, 1, "cannot create queue file");
+		qmsg_discard(q);
+		return;
+	}
+	q->owner = p;
+	q->owner_gen = p->gen;
+	q->state = QMSG_OPEN;
+	TAILQ_INSERT_TAIL(&open_msgs, q, entry);
+	p->nopen++;
+	m_init(&m, PRODUCER_MSG_OPENED, reqid);
+	m_add_fd(&m, wfd);
+	m_add_str(&m, q->id);
+	ipc_send(p->ipc, &m);
+}
+
+static struct qmsg *
+find_open(struct producer *p, const char *id)
+{
+	struct qmsg *q;
+
+	TAILQ_FOREACH(q, &open_msgs, entry)
+		if (q->owner == p && q->owner_gen == p->gen && strcmp(q->id, id) == 0)
+			return q;
+	return NULL;
+}
+
+static int
+rcpt_valid(const char *a)
+{
+	return smtp_mailbox_valid(a, 1) || smtp_is_postmaster(a);
+}
+
+void
+store_commit(struct producer *p, struct ipc_msg *msg)
+{
+	const char *id, *sender, *rcpt;
+	struct qmsg *q;
+	uint32_t n, i;
+
+	if (m_get_str(msg, &id, QUEUEID_LEN) == -1 ||
+	    m_get_str(msg, &sender, SMTP_PATH_MAX) == -1 ||
+	    m_get_u32(msg, &n) == -1 || n == 0 || n > MAX_RCPTS_PER_MESSAGE)
+		goto protocol;
+	if ((q = find_open(p, id)) == NULL)
+		goto protocol;
+	if (sender[0] != '\0' && !smtp_mailbox_valid(sender, 1)) {
+		log_warnx("%s: %s sent an invalid sender", id, proc_name(p->id));
+		goto refuse;
+	}
+	if ((q->env.sender = strdup(sender)) == NULL)
+		goto temp;
+	for (i = 0; i < n; i++) {
+		if (m_get_str(msg, &rcpt, SMTP_PATH_MAX) == -1)
+			goto protocol;
+		if (!rcpt_valid(rcpt)) {
+			log_warnx("%s: %s sent an invalid recipient", id, proc_name(p->id));
+			goto refuse;
+		}
+		if (envelope_add_rcpt(&q->env, rcpt, RCPT_PENDING) == -1)
+			goto temp;
+	}
+	if (m_end(msg) == -1)
+		goto protocol;
+	strlcpy(q->env.id, q->id, sizeof(q->env.id));
+	q->env.arrival = time(NULL);
+	q->reqid = msg->id;
+	q->state = QMSG_COMMITTING;
+	TAILQ_REMOVE(&open_msgs, q, entry);
+	p->nopen--;
+	TAILQ_INSERT_TAIL(&batch, q, entry);
+	if (!event_pending(flush_ev, EV_TIMEOUT, NULL))
+		event_active(flush_ev, EV_TIMEOUT, 0);
+	return;
+refuse:
+	producer_reply_failed(p, msg->id, 0, "invalid envelope");
+	TAILQ_REMOVE(&open_msgs, q, entry);
+	p->nopen--;
+	qmsg_discard(q);
+	return;
+temp:
+	producer_reply_failed(p, msg->id, 1, "out of memory");
+	TAILQ_REMOVE(&open_msgs, q, entry);
+	p->nopen--;
+	qmsg_discard(q);
+	return;
+protocol:
+	log_warnx("%s sent a malformed commit: dropping the link", proc_name(p->id));
+	ipc_close(p->ipc);
+}
+
+void
+store_abort(struct producer *p, struct ipc_msg *msg)
+{
+	const char *id;
+	struct qmsg *q;
+
+	if (m_get_str(msg, &id, QUEUEID_LEN) == -1 || m_end(msg) == -1) {
+		ipc_close(p->ipc);
+		return;
+	}
+	if ((q = find_open(p, id)) == NULL)
+		return;		/* already gone: harmless */
+	TAILQ_REMOVE(&open_msgs, q, entry);
+	p->nopen--;
+	log_debug("%s aborted by %s", id, proc_name(p->id));
+	qmsg_discard(q);
+}
+
+void
+store_producer_gone(struct producer *p)
+{
+	struct qmsg *q, *t;
+
+	TAILQ_FOREACH_SAFE(q, &open_msgs, entry, t) {
+		if (q->owner != p)
+			continue;
+		TAILQ_REMOVE(&open_msgs, q, entry);
+		log_debug("%s discarded: %s went away before committing it",
+		    q->id, proc_name(p->id));
+		qmsg_discard(q);
+	}
+	p->nopen = 0;
+}
+
+/* Write Queue/tmp/<id>.env and fsync it. */
+static int
+write_envelope(int dirfd, const struct envelope *e, const char *name)
+{
+	struct evbuffer *b;
+	int fd, r = -1, saved;
+
+	if ((b = evbuffer_new()) == NULL)
+		return -1;
+	if (envelope_format(e, b) == -1)
+		goto out;
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd == -1)
+		goto out;
+	while (evbuffer_get_length(b) > 0)
+		if (evbuffer_write(b, fd) <= 0)
+			break;
+	if (evbuffer_get_length(b) == 0 && fsync(fd) == 0)
+		r = 0;
+	saved = errno;
+	close(fd);
+	errno = saved;
+out:
+	evbuffer_free(b);
+	return r;
+}
+
+int
+rcpt_is_local(const char *addr)
+{
+	const char *dom;
+
+	if (smtp_addr_domain(addr, &dom) == -1)
+		return smtp_is_postmaster(addr);
+	return config_is_local_domain(env->conf, dom);
+}
+
+/*
+ * Deliver the pending local recipients of a committed message into Drop/.
+ * Returns 1 when some were delivered (Drop/ then needs its fsync).
+ */
+static int
+deliver_local(struct envelope *e, int fd)
+{
+	const char **rcpts;
+	char why[256];
+	size_t i, n = 0;
+
+	if ((rcpts = reallocarray(NULL, e->nrcpts, sizeof(*rcpts))) == NULL)
+		return 0;
+	for (i = 0; i < e->nrcpts; i++)
+		if (e->rcpts[i].state == RCPT_PENDING && rcpt_is_local(e->rcpts[i].addr))
+			rcpts[n++] = e->rcpts[i].addr;
+	if (n > 0 && drop_deliver(e->id, e->sender, rcpts, n, fd, why, sizeof(why)) == -1) {
+		log_warnx("%s status=deferred relay=local reason=\"%s\"", e->id, why);
+		n = 0;
+	}
+	free(rcpts);
+	if (n == 0)
+		return 0;
+	for (i = 0; i < e->nrcpts; i++)
+		if (e->rcpts[i].state == RCPT_PENDING && rcpt_is_local(e->rcpts[i].addr)) {
+			e->rcpts[i].state = RCPT_DONE;
+			log_info("%s status=delivered to=<%s> relay=local", e->id,
+			    e->rcpts[i].addr);
+		}
+	return 1;
+}
+
+/* After Drop/ is durable: remove a finished message, or record progress. */
+static void
+finish_message(const struct envelope *e, int changed)
+{
+	char name[QUEUEID_LEN + 8], tmpname[QUEUEID_LEN + 8];
+	size_t i;
+
+	for (i = 0; i < e->nrcpts; i++)
+		if (e->rcpts[i].state == RCPT_PENDING)
+			break;
+	if (i == e->nrcpts) {
+		/* Envelope first: a content file alone is an uncommitted leftover. */
+		snprintf(name, sizeof(name), "%s.env", e->id);
+		if (unlinkat(qdirs.queue, name, 0) == -1)
+			log_warn("%s: unlink Queue/%s", e->id, name);
+		snprintf(name, sizeof(name), "%s.eml", e->id);
+		(void)unlinkat(qdirs.queue, name, 0);
+		log_debug("%s removed from the queue", e->id);
+		return;
+	}
+	if (!changed)
+		return;
+	snprintf(tmpname, sizeof(tmpname), "%s.env", e->id);
+	snprintf(name, sizeof(name), "%s.env", e->id);
+	if (write_envelope(qdirs.tmp, e, tmpname) == -1 ||
+	    renameat(qdirs.tmp, tmpname, qdirs.queue, name) == -1)
+		log_warn("%s: cannot record delivery progress (will retry)", e->id);
+}
+
+static void
+reply_committed(struct qmsg *q)
+{
+	struct mbuf m;
+
+	if (q->owner->ipc == NULL || q->owner->gen != q->owner_gen)
+		return;		/* it went away; the message is safe anyway */
+	m_init(&m, PRODUCER_MSG_COMMITTED, q->reqid);
+	m_add_str(&m, q->id);
+	ipc_send(q->owner->ipc, &m);
+}
+
+/* Refuse one batch member: reply, log, remove its temporaries. */
+static void
+batch_fail(struct qmsg *q, const char *what)
+{
+	int full = errno == ENOSPC || errno == EDQUOT;
+
+	log_warn("%s: %s", q->id, what);
+	if (q->owner->ipc && q->owner->gen == q->owner_gen)
+		producer_reply_failed(q->owner, q->reqid, 1, full ?
+		    "insufficient system storage" : "queue write error");
+	TAILQ_REMOVE(&batch, q, entry);
+	qmsg_discard(q);
+}
+
+/*
+ * Group commit.  Order matters: all content is fsync'd and all envelopes
+ * written before any rename, so a crash leaves each message either wholly
+ * in Queue/ or only in Queue/tmp/ (removed at the next start).
+ */
+static void
+flush_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	char name[QUEUEID_LEN + 8];
+	struct qmsg *q, *t;
+	struct stat st;
+	int ndrop = 0;
+
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	TAILQ_FOREACH_SAFE(q, &batch, entry, t) {
+		snprintf(name, sizeof(name), "%s.env", q->id);
+		if (fsync(q->fd) == -1)
+			batch_fail(q, "fsync content");
+		else if (write_envelope(qdirs.tmp, &q->env, name) == -1)
+			batch_fail(q, "write envelope");
+	}
+	TAILQ_FOREACH_SAFE(q, &batch, entry, t) {
+		snprintf(name, sizeof(name), "%s.eml", q->id);
+		if (renameat(qdirs.tmp, name, qdirs.queue, name) == -1) {
+			batch_fail(q, "rename content into Queue/");
+			continue;
+		}
+		snprintf(name, sizeof(name), "%s.env", q->id);
+		if (renameat(qdirs.tmp, name, qdirs.queue, name) == -1) {
+			snprintf(name, sizeof(name), "%s.eml", q->id);
+			(void)unlinkat(qdirs.queue, name, 0);
+			batch_fail(q, "rename envelope into Queue/");
+		}
+	}
+	if (TAILQ_EMPTY(&batch))
+		return;
+	if (fsync(qdirs.queue) == -1) {
+		/* Not durable: nobody may be told it is. */
+		TAILQ_FOREACH_SAFE(q, &batch, entry, t) {
+			snprintf(name, sizeof(name), "%s.eml", q->id);
+			(void)unlinkat(qdirs.queue, name, 0);
+			snprintf(name, sizeof(name), "%s.env", q->id);
+			(void)unlinkat(qdirs.queue, name, 0);
+			batch_fail(q, "fsync Queue/");
+		}
+		return;
+	}
+	TAILQ_FOREACH(q, &batch, entry) {
+		reply_committed(q);
+		if (fstat(q->fd, &st) == -1)
+			st.st_size = 0;
+		log_info("%s status=accepted from=<%s> nrcpt=%zu size=%lld via=%s",
+		    q->id, q->env.sender, q->env.nrcpts, (long long)st.st_size,
+		    proc_name(q->owner->id));
+	}
+	/* Local delivery of the whole batch, then one fsync of Drop/. */
+	TAILQ_FOREACH(q, &batch, entry)
+		ndrop += q->dropped = deliver_local(&q->env, q->fd);
+	if (ndrop > 0 && drop_sync() == -1)
+		log_warn("fsync Drop/ (messages stay queued)");
+	else
+		TAILQ_FOREACH(q, &batch, entry)
+			finish_message(&q->env, q->dropped);
+	while ((q = TAILQ_FIRST(&batch)) != NULL) {
+		TAILQ_REMOVE(&batch, q, entry);
+		qmsg_free(q);
+	}
+}
+
+/* Load one committed message for a queue run; -1 if it is not one. */
+static int
+load_message(const char *id, struct envelope *e, int *fdp)
+{
+	char name[QUEUEID_LEN + 8], why[128];
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	int fd;
+
+	snprintf(name, sizeof(name), "%s.env", id);
+	if ((fd = openat(qdirs.queue, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || st.st_size > ENVELOPE_MAX_SIZE ||
+	    (buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	n = read_full(fd, buf, (size_t)st.st_size);
+	close(fd);
+	if (n != st.st_size || envelope_parse(buf, (size_t)n, e, why, sizeof(why)) == -1 ||
+	    strcmp(e->id, id) != 0) {
+		free(buf);
+		log_warnx("%s: corrupt envelope Queue/%s: %s", id, name,
+		    n == st.st_size ? why : "short read");
+		envelope_free(e);
+		return -2;
+	}
+	free(buf);
+	snprintf(name, sizeof(name), "%s.eml", id);
+	if ((*fdp = openat(qdirs.queue, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		log_warn("%s: envelope without content Queue/%s", id, name);
+		envelope_free(e);
+		return -2;
+	}
+	return 0;
+}
+
+/* Move a message whose envelope is unreadable to Badmail/, with the reason. */
+static void
+quarantine(const char *id)
+{
+	char name[QUEUEID_LEN + 8], why[256];
+	int fd;
+
+	snprintf(name, sizeof(name), "%s.eml", id);
+	fd = openat(qdirs.queue, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (badmail_write(id, fd, "the queue envelope of this message was "
+	    "corrupt or unreadable; its recipients are unknown", why, sizeof(why)) == -1) {
+		log_warnx("%s: cannot move to Badmail/: %s", id, why);
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	if (fd != -1)
+		close(fd);
+	snprintf(name, sizeof(name), "%s.env", id);
+	(void)unlinkat(qdirs.queue, name, 0);
+	snprintf(name, sizeof(name), "%s.eml", id);
+	(void)unlinkat(qdirs.queue, name, 0);
+}
+
+/*
+ * Walk Queue/: deliver pending local recipients of committed messages,
+ * remove content files that were never committed.  Runs at start (recovery)
+ * and every QUEUE_RUN_INTERVAL seconds (retry of local delivery).
+ */
+void
+store_queue_run(void)
+{
+	struct envelope *envs = NULL, *ne;
+	struct dirent *de;
+	char id[QUEUEID_LEN + 1], name[QUEUEID_LEN + 8];
+	const char *ext;
+	int *fds = NULL, *nf, fd, dfd, r, ndrop = 0;
+	unsigned char changed[512];
+	size_t n = 0, i;
+	DIR *d;
+
+	if ((dfd = dup(qdirs.queue)) == -1 || (d = fdopendir(dfd)) == NULL) {
+		log_warn("queue run");
+		if (dfd != -1)
+			close(dfd);
+		return;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strlen(de->d_name) != QUEUEID_LEN + 4)
+			continue;
+		ext = de->d_name + QUEUEID_LEN;
+		if (strcmp(ext, ".env") != 0 && strcmp(ext, ".eml") != 0)
+			continue;
+		memcpy(id, de->d_name, QUEUEID_LEN);
+		id[QUEUEID_LEN] = '\0';
+		if (!queueid_valid(id))
+			continue;
+		if (strcmp(ext, ".eml") == 0) {
+			snprintf(name, sizeof(name), "%s.env", id);
+			if (faccessat(qdirs.queue, name, F_OK, AT_SYMLINK_NOFOLLOW) == -1 &&
+			    errno == ENOENT && unlinkat(qdirs.queue, de->d_name, 0) == 0)
+				log_info("removed uncommitted Queue/%s", de->d_name);
+			continue;
+		}
+		ne = reallocarray(envs, n + 1, sizeof(*envs));
+		nf = reallocarray(fds, n + 1, sizeof(*fds));
+		if (ne)
+			envs = ne;
+		if (nf)
+			fds = nf;
+		if (ne == NULL || nf == NULL)
+			break;
+		if ((r = load_message(id, &envs[n], &fd)) == -2) {
+			quarantine(id);
+			continue;
+		}
+		if (r == -1)
+			continue;
+		fds[n++] = fd;
+		/* Bound the work (and open files) of one run. */
+		if (n == sizeof(changed))
+			break;
+	}
+	closedir(d);
+	for (i = 0; i < n; i++)
+		ndrop += changed[i] = (unsigned char)deliver_local(&envs[i], fds[i]);
+	if (ndrop > 0 && drop_sync() == -1)
+		log_warn("fsync Drop/ (messages stay queued)");
+	else
+		for (i = 0; i < n; i++)
+			finish_message(&envs[i], changed[i]);
+	for (i = 0; i < n; i++) {
+		close(fds[i]);
+		envelope_free(&envs[i]);
+	}
+	free(envs);
+	free(fds);
+}
+
+static void
+run_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	store_queue_run();
+}
