@@ -1,0 +1,69 @@
+/*
+ * smtpd.h - the SMTP listener's shared declarations.
+ */
+#ifndef SMTPD_H
+#define SMTPD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "queueid.h"
+#include "smtp_data.h"
+#include "smtp_parse.h"
+
+struct bufferevent;
+struct evbuffer;
+
+enum session_state {
+	S_CONNECTED,		/* greeting sent, no HELO/EHLO yet */
+	S_HELO,			/* greeted: may start a transaction */
+	S_MAIL,			/* MAIL accepted */
+	S_RCPT,			/* at least one RCPT accepted */
+	S_DATA,			/* receiving message data */
+	S_CLOSING		/* reply flushed, then close */
+};
+
+struct session {
+	uint32_t		 id;
+	struct bufferevent	*bev;
+	char			 addr[64];	/* client address as text */
+	char			 literal[80];	/* [addr] / [IPv6:addr] for Received: */
+	char			 helo[SMTP_DOMAIN_MAX + 1];
+	int			 esmtp;
+	enum session_state	 state;
+	/* the transaction */
+	char			 sender[SMTP_PATH_MAX + 1];
+	char			**rcpts;
+	size_t			 nrcpts;
+	int			 waiting;	/* a request to queued is outstanding */
+	int			 msgfd;		/* content file from queued, or -1 */
+	uint32_t		 queue_gen;	/* queue link the message was opened on */
+	char			 qid[QUEUEID_LEN + 1];
+	struct smtp_data	 data;
+	struct evbuffer		*msgbuf;	/* content not yet written to msgfd */
+	int			 write_errno;	/* writing msgfd failed */
+	int			 discarding;	/* dropping an over-long command line */
+	uint32_t		 messages;
+	uint64_t		 bytes_in;
+};
+
+/* smtpd.c */
+int	smtpd_paused(void);
+
+/* smtpd_session.c */
+void	session_accept(int fd, const struct sockaddr *, socklen_t);
+struct session *session_find(uint32_t id);
+/* Answers from queued to a session's request. */
+void	session_opened(struct session *, int fd, const char *qid);
+void	session_committed(struct session *);
+void	session_queue_failed(struct session *, int temporary, const char *reason);
+
+/* smtpd_queue.c: the link to queued */
+void	queue_link_set(int fd);
+uint32_t queue_link_gen(void);
+int	queue_open(struct session *);
+int	queue_commit(struct session *);
+void	queue_abort(const char *qid);
+
+#endif

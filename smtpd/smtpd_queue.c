@@ -1,0 +1,140 @@
+/*
+ * smtpd_queue.c - smtpd's link to queued (smtpd, unprivileged, chrooted).
+ * Requests carry the session id; a reply for a session that has gone is
+ * answered by aborting the message it opened.  When queued restarts, its
+ * new incarnation knows nothing of messages opened on the old link: those
+ * sessions are told 451 and never 250.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "ipc.h"
+#include "log.h"
+#include "smtpd.h"
+
+static struct ipc *link_ipc;
+static uint32_t link_gen;
+
+static void
+on_opened(struct ipc_msg *msg, struct session *s)
+{
+	const char *qid;
+	int fd = msg->fd;
+
+	msg->fd = -1;
+	if (fd == -1 || m_get_str(msg, &qid, QUEUEID_LEN) == -1 || m_end(msg) == -1 ||
+	    !queueid_valid(qid)) {
+		if (fd != -1)
+			close(fd);
+		log_warnx("malformed PRODUCER_MSG_OPENED from queued");
+		if (s)
+			session_queue_failed(s, 1, "queue manager error");
+		return;
+	}
+	if (s == NULL) {
+		close(fd);
+		queue_abort(qid);
+		return;
+	}
+	session_opened(s, fd, qid);
+}
+
+static void
+queue_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
+{
+	struct session *s = session_find(msg->id);
+	const char *reason;
+	uint32_t temp;
+
+	(void)ipc;
+	(void)arg;
+	switch (msg->type) {
+	case PRODUCER_MSG_OPENED:
+		on_opened(msg, s);
+		break;
+	case PRODUCER_MSG_COMMITTED:
+		if (s)
+			session_committed(s);
+		break;
+	case PRODUCER_MSG_FAILED:
+		if (m_get_u32(msg, &temp) == -1 || m_get_str(msg, &reason, 255) == -1) {
+			temp = 1;
+			reason = "queue manager error";
+		}
+		if (s)
+			session_queue_failed(s, temp != 0, reason);
+		break;
+	default:
+		log_warnx("unexpected %s from queued", proto_type_name(msg->type));
+		break;
+	}
+}
+
+static void
+queue_closed(struct ipc *ipc, void *arg)
+{
+	(void)arg;
+	if (ipc == link_ipc) {
+		log_warnx("link to queued lost; messages in progress get 451");
+		link_ipc = NULL;
+		link_gen++;
+	}
+}
+
+void
+queue_link_set(int fd)
+{
+	if (link_ipc)
+		ipc_close(link_ipc);
+	link_gen++;
+	link_ipc = ipc_new(env->base, fd, "queued", queue_dispatch, queue_closed, NULL);
+	if (link_ipc == NULL) {
+		log_warnx("cannot set up the link to queued");
+		close(fd);
+	}
+}
+
+uint32_t
+queue_link_gen(void)
+{
+	return link_gen;
+}
+
+int
+queue_open(struct session *s)
+{
+	if (link_ipc == NULL)
+		return -1;
+	return ipc_send_empty(link_ipc, QUEUE_MSG_OPEN, s->id);
+}
+
+int
+queue_commit(struct session *s)
+{
+	struct mbuf m;
+	size_t i;
+
+	if (link_ipc == NULL || s->queue_gen != link_gen)
+		return -1;
+	m_init(&m, QUEUE_MSG_COMMIT, s->id);
+	m_add_str(&m, s->qid);
+	m_add_str(&m, s->sender);
+	m_add_u32(&m, (uint32_t)s->nrcpts);
+	for (i = 0; i < s->nrcpts; i++)
+		m_add_str(&m, s->rcpts[i]);
+	return ipc_send(link_ipc, &m);
+}
+
+void
+queue_abort(const char *qid)
+{
+	struct mbuf m;
+
+	if (link_ipc == NULL)
+		return;
+	m_init(&m, QUEUE_MSG_ABORT, 0);
+	m_add_str(&m, qid);
+	ipc_send(link_ipc, &m);
+}
