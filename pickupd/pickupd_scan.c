@@ -173,12 +173,18 @@ job_start(struct pending *p)
 			    "group %s)", p->name, env->conf->mailroot_group);
 		return;
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+	if (fstat(fd, &st) == -1) {
+		log_warn("Pickup/%s: fstat", p->name);
+		close(fd);
+		return;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
 		/* Not ours to read: a device, a directory, or a link to elsewhere. */
-		log_warnx("Pickup/%s is not a regular file with one link: removed unread",
-		    p->name);
-		if (!S_ISDIR(st.st_mode))
+		if (!S_ISDIR(st.st_mode)) {
+			log_warnx("Pickup/%s is not a regular file with one link: "
+			    "removed unread", p->name);
 			(void)unlinkat(dirfd_pickup, p->name, 0);
+		}
 		close(fd);
 		return;
 	}

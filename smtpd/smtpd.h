@@ -58,6 +58,7 @@ struct session *session_find(uint32_t id);
 void	session_opened(struct session *, int fd, const char *qid);
 void	session_committed(struct session *);
 void	session_queue_failed(struct session *, int temporary, const char *reason);
+void	session_queue_lost(void);
 
 /* smtpd_queue.c: the link to queued */
 void	queue_link_set(int fd);

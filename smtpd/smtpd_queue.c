@@ -80,6 +80,7 @@ queue_closed(struct ipc *ipc, void *arg)
 		log_warnx("link to queued lost; messages in progress get 451");
 		link_ipc = NULL;
 		link_gen++;
+		session_queue_lost();
 	}
 }
 

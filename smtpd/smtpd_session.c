@@ -644,6 +644,22 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 	reply(s, "220 %s ESMTP Mailroot", env->conf->hostname);
 }
 
+/*
+ * The link to queued is gone: a session waiting for its answer would wait
+ * forever.  Each hears 451 (the new queued knows nothing of its message).
+ */
+void
+session_queue_lost(void)
+{
+	struct session_node *n, *next;
+
+	for (n = RB_MIN(session_tree, &sessions); n != NULL; n = next) {
+		next = RB_NEXT(session_tree, &sessions, n);
+		if (n->s->waiting)
+			session_queue_failed(n->s, 1, "queue manager unavailable");
+	}
+}
+
 struct session *
 session_find(uint32_t id)
 {
