@@ -207,6 +207,7 @@ kw_alias_domain(struct parser *p, int ac, char **av)
 {
 	struct config *c = p->conf;
 	char **na;
+	size_t j;
 	int i;
 
 	for (i = 1; i < ac; i++) {
@@ -214,8 +215,11 @@ kw_alias_domain(struct parser *p, int ac, char **av)
 			perr(p, "alias-domain is not a valid domain name: \"%s\"", av[i]);
 			continue;
 		}
-		if (config_is_local_domain(c, av[i])) {
-			perr(p, "alias-domain %s is already a local domain", av[i]);
+		for (j = 0; j < c->nalias_domains; j++)
+			if (strcase_eq(c->alias_domains[j], av[i]))
+				break;
+		if (j < c->nalias_domains) {
+			perr(p, "alias-domain %s is declared twice", av[i]);
 			continue;
 		}
 		na = reallocarray(c->alias_domains, c->nalias_domains + 1, sizeof(*na));
@@ -278,6 +282,13 @@ kw_listen(struct parser *p, int ac, char **av)
 			    addr, port, o->line);
 			return;
 		}
+	}
+	i = 0;
+	TAILQ_FOREACH(o, &p->conf->listeners, entry)
+		i++;
+	if (i >= CONF_LISTENERS_MAX) {
+		perr(p, "too many listen statements (at most %d)", CONF_LISTENERS_MAX);
+		return;
 	}
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
 		perr(p, "out of memory");
@@ -545,10 +556,14 @@ config_finish(struct parser *p)
 {
 	struct config *c = p->conf;
 	struct listener_conf *l;
+	size_t i;
 
 	p->line = 0;
 	if (!p->seen_domain)
 		strlcpy(c->default_domain, c->hostname, sizeof(c->default_domain));
+	for (i = 0; i < c->nalias_domains; i++)
+		if (strcase_eq(c->alias_domains[i], c->default_domain))
+			perr(p, "alias-domain %s is the default domain", c->alias_domains[i]);
 	if (!p->seen_pidfile &&
 	    (size_t)snprintf(c->pidfile, sizeof(c->pidfile), "%s/run/mailrootd.pid",
 	    c->mailroot) >= sizeof(c->pidfile))

@@ -17,6 +17,7 @@
 #define CONF_DEFAULT_FILE	SYSCONFDIR "/mailroot/mailroot.conf"
 #define CONF_NAME_MAX		256
 #define CONF_USER_MAX		32
+#define CONF_LISTENERS_MAX	64
 
 struct listener_conf {
 	TAILQ_ENTRY(listener_conf) entry;

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,6 +266,42 @@ mrd_stopped_check(void)
 	event_base_loopbreak(mrd->base);
 }
 
+/*
+ * Settings the running suite was built on (folders, sockets, users) cannot
+ * change under it: keep the running values, and say so.
+ */
+static void
+keep_bound_settings(struct config *c, const struct config *old)
+{
+	const struct {
+		const char	*name;
+		size_t		 off, size;
+	} bound[] = {
+#define B(f, n) { n, offsetof(struct config, f), sizeof(((struct config *)0)->f) }
+		B(mailroot, "mailroot"),
+		B(pidfile, "pidfile"),
+		B(control_socket, "control-socket"),
+		B(log_file, "log-file"),
+		B(smtpd_user, "smtpd-user"),
+		B(queued_user, "queued-user"),
+		B(pickupd_user, "pickupd-user"),
+		B(mailroot_group, "mailroot-group"),
+#undef B
+	};
+	size_t i;
+	char *nv;
+	const char *ov;
+
+	for (i = 0; i < sizeof(bound) / sizeof(bound[0]); i++) {
+		nv = (char *)c + bound[i].off;
+		ov = (const char *)old + bound[i].off;
+		if (strcmp(nv, ov) == 0)
+			continue;
+		log_warnx("reload: %s takes effect at the next start", bound[i].name);
+		strlcpy(nv, ov, bound[i].size);
+	}
+}
+
 int
 mrd_reload(char *why, size_t whysz)
 {
@@ -291,8 +328,7 @@ mrd_reload(char *why, size_t whysz)
 			break;
 	if (a || b)
 		log_warnx("reload: listener changes take effect at the next start");
-	if (strcmp(c->mailroot, mrd->conf->mailroot) != 0)
-		log_warnx("reload: a new mailroot takes effect at the next start");
+	keep_bound_settings(c, mrd->conf);
 	free(mrd->conf_text);
 	mrd->conf_text = text;
 	mrd->conf_len = len;

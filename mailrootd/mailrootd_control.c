@@ -107,8 +107,8 @@ control_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 	case CTL_RESUME:
 		mrd->paused = msg->type == CTL_PAUSE;
 		proc_send_pause(mrd->paused);
-		log_info("%s: new connections are %s", mrd->paused ? "paused" : "resumed",
-		    mrd->paused ? "refused" : "accepted");
+		log_info("%s: new connections %s", mrd->paused ? "paused" : "resumed",
+		    mrd->paused ? "get 421 and are closed" : "are served");
 		reply(c, CLIENT_OK, msg->id, mrd->paused ? "paused" : "resumed");
 		break;
 	case CTL_RELOAD:

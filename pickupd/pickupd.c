@@ -37,7 +37,7 @@ queue_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 		    !queueid_valid(s)) {
 			if (fd != -1)
 				close(fd);
-			scan_failed(msg->id, "malformed answer from queued");
+			scan_failed(msg->id, 1, "malformed answer from queued");
 			return;
 		}
 		scan_opened(msg->id, fd, s);
@@ -51,9 +51,11 @@ queue_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 		scan_badmail_done(msg->id, s);
 		break;
 	case PRODUCER_MSG_FAILED:
-		if (m_get_u32(msg, &temp) == -1 || m_get_str(msg, &s, 255) == -1)
+		if (m_get_u32(msg, &temp) == -1 || m_get_str(msg, &s, 255) == -1) {
+			temp = 1;
 			s = "queue manager error";
-		scan_failed(msg->id, s);
+		}
+		scan_failed(msg->id, temp != 0, s);
 		break;
 	default:
 		log_warnx("unexpected %s from queued", proto_type_name(msg->type));
@@ -138,8 +140,10 @@ pickupd_peer(enum proc_id peer, int fd)
 static int
 pickupd_config(struct config *c, const struct config *old, char *why, size_t whysz)
 {
-	if (old != NULL)
+	if (old != NULL) {
+		scan_reconfigure(c);
 		return 0;
+	}
 	env->conf = c;
 	if (scan_init(why, whysz) == -1) {
 		env->conf = NULL;

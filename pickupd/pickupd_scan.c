@@ -301,15 +301,21 @@ scan_badmail_done(uint32_t id, const char *badmail_id)
 }
 
 void
-scan_failed(uint32_t id, const char *reason)
+scan_failed(uint32_t id, int temporary, const char *reason)
 {
 	struct job *j = job_find(id);
-	char esc[256];
+	char esc[256], why[300];
 
 	if (j == NULL)
 		return;
-	log_warnx("Pickup/%s: queue refused it (%s); left for a retry", j->name,
-	    log_escape(esc, sizeof(esc), reason, strlen(reason)));
+	log_escape(esc, sizeof(esc), reason, strlen(reason));
+	if (!temporary && j->state == J_COMMITTING) {
+		/* Refused for good: retrying would refuse it forever. */
+		snprintf(why, sizeof(why), "refused by the queue: %s", esc);
+		job_badmail(j, why);
+		return;
+	}
+	log_warnx("Pickup/%s: queue refused it (%s); left for a retry", j->name, esc);
 	job_end(j);
 }
 
@@ -438,6 +444,15 @@ scan_init(char *why, size_t whysz)
 	rescan_ev = event_new(env->base, -1, EV_PERSIST, rescan_cb, NULL);
 	evtimer_add(rescan_ev, &tv);
 	return 0;
+}
+
+void
+scan_reconfigure(const struct config *c)
+{
+	struct timeval tv = { c->pickup_interval, 0 };
+
+	if (rescan_ev)
+		evtimer_add(rescan_ev, &tv);
 }
 
 void

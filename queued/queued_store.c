@@ -543,21 +543,44 @@ quarantine(const char *id)
 	(void)unlinkat(qdirs.queue, name, 0);
 }
 
+#define RUN_CHUNK	256
+
+/* Deliver one chunk of loaded messages, then record or remove each. */
+static void
+run_chunk(struct envelope *envs, int *fds, size_t n)
+{
+	unsigned char changed[RUN_CHUNK];
+	size_t i;
+	int ndrop = 0;
+
+	for (i = 0; i < n; i++)
+		ndrop += changed[i] = (unsigned char)deliver_local(&envs[i], fds[i]);
+	if (ndrop > 0 && drop_sync() == -1)
+		log_warn("fsync Drop/ (messages stay queued)");
+	else
+		for (i = 0; i < n; i++)
+			finish_message(&envs[i], changed[i]);
+	for (i = 0; i < n; i++) {
+		close(fds[i]);
+		envelope_free(&envs[i]);
+	}
+}
+
 /*
  * Walk Queue/: deliver pending local recipients of committed messages,
  * remove content files that were never committed.  Runs at start (recovery)
- * and every QUEUE_RUN_INTERVAL seconds (retry of local delivery).
+ * and every QUEUE_RUN_INTERVAL seconds (retry of local delivery), a chunk of
+ * messages at a time so open files and memory stay bounded.
  */
 void
 store_queue_run(void)
 {
-	struct envelope *envs = NULL, *ne;
+	struct envelope envs[RUN_CHUNK];
 	struct dirent *de;
 	char id[QUEUEID_LEN + 1], name[QUEUEID_LEN + 8];
 	const char *ext;
-	int *fds = NULL, *nf, fd, dfd, r, ndrop = 0;
-	unsigned char changed[512];
-	size_t n = 0, i;
+	int fds[RUN_CHUNK], fd, dfd, r;
+	size_t n = 0;
 	DIR *d;
 
 	if ((dfd = dup(qdirs.queue)) == -1 || (d = fdopendir(dfd)) == NULL) {
@@ -584,14 +607,6 @@ store_queue_run(void)
 				log_info("removed uncommitted Queue/%s", de->d_name);
 			continue;
 		}
-		ne = reallocarray(envs, n + 1, sizeof(*envs));
-		nf = reallocarray(fds, n + 1, sizeof(*fds));
-		if (ne)
-			envs = ne;
-		if (nf)
-			fds = nf;
-		if (ne == NULL || nf == NULL)
-			break;
 		if ((r = load_message(id, &envs[n], &fd)) == -2) {
 			quarantine(id);
 			continue;
@@ -599,24 +614,13 @@ store_queue_run(void)
 		if (r == -1)
 			continue;
 		fds[n++] = fd;
-		/* Bound the work (and open files) of one run. */
-		if (n == sizeof(changed))
-			break;
+		if (n == RUN_CHUNK) {
+			run_chunk(envs, fds, n);
+			n = 0;
+		}
 	}
 	closedir(d);
-	for (i = 0; i < n; i++)
-		ndrop += changed[i] = (unsigned char)deliver_local(&envs[i], fds[i]);
-	if (ndrop > 0 && drop_sync() == -1)
-		log_warn("fsync Drop/ (messages stay queued)");
-	else
-		for (i = 0; i < n; i++)
-			finish_message(&envs[i], changed[i]);
-	for (i = 0; i < n; i++) {
-		close(fds[i]);
-		envelope_free(&envs[i]);
-	}
-	free(envs);
-	free(fds);
+	run_chunk(envs, fds, n);
 }
 
 static void

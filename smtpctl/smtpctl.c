@@ -56,6 +56,9 @@ ctl_connect(void)
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		int saved = errno;
 
+		/* Only "nobody listens there" means stopped; anything else is an error. */
+		if (saved != ENOENT && saved != ECONNREFUSED)
+			errx(1, "%s: %s", conf->control_socket, strerror(saved));
 		close(fd);
 		errno = saved;
 		return -1;

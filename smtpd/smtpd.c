@@ -17,7 +17,7 @@
 #include "log.h"
 #include "smtpd.h"
 
-#define MAX_LISTENERS	64
+#define MAX_LISTENERS	CONF_LISTENERS_MAX
 
 static struct evconnlistener *listeners[MAX_LISTENERS];
 static int paused;

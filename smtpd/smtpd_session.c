@@ -201,6 +201,13 @@ cmd_rcpt(struct session *s, struct smtp_cmd *c)
 		reply(s, "452 4.5.3 Too many recipients");
 		return;
 	}
+	/* RFC 5321 4.5.1: bare "postmaster" is the default domain's postmaster. */
+	if (smtp_is_postmaster(c->path) &&
+	    (size_t)snprintf(c->path, sizeof(c->path), "postmaster@%s",
+	    env->conf->default_domain) >= sizeof(c->path)) {
+		reply(s, "451 4.3.0 Temporary failure: postmaster address too long");
+		return;
+	}
 	nr = reallocarray(s->rcpts, s->nrcpts + 1, sizeof(*nr));
 	if (nr == NULL || (nr[s->nrcpts] = strdup(c->path)) == NULL) {
 		if (nr)
