@@ -501,8 +501,8 @@ parse_line(struct parser *p, char *line)
 	int ac;
 
 	for (i = 0; line[i]; i++) {
-		if ((unsigned char)line[i] < 0x20 && line[i] != '\t' &&
-		    line[i] != '\n' && line[i] != '\r') {
+		if (((unsigned char)line[i] < 0x20 && line[i] != '\t') ||
+		    line[i] == 0x7f) {
 			perr(p, "control character 0x%02x in line", (unsigned char)line[i]);
 			return;
 		}
@@ -590,9 +590,9 @@ config_parse(FILE *fp, const char *file, void (*report)(const char *, void *),
 {
 	struct parser p;
 	struct config *c;
-	char line[MAX_LINE + 2];
-	size_t len;
-	int toolong = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
@@ -604,26 +604,25 @@ config_parse(FILE *fp, const char *file, void (*report)(const char *, void *),
 	p.arg = arg;
 	strlcpy(c->file, file, sizeof(c->file));
 
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		len = strlen(line);
-		if (!toolong)
-			p.line++;
-		if (len > 0 && line[len - 1] != '\n' && !feof(fp)) {
-			if (!toolong)
-				perr(&p, "line too long (at most %d characters)", MAX_LINE);
-			toolong = 1;
+	while ((len = getline(&line, &cap, fp)) != -1) {
+		p.line++;
+		if (len > MAX_LINE + 1) {
+			perr(&p, "line too long (at most %d characters)", MAX_LINE);
 			continue;
 		}
-		if (toolong) {
-			toolong = 0;
-			continue;
-		}
-		if (strlen(line) != len || memchr(line, '\0', len) != NULL) {
+		if (memchr(line, '\0', (size_t)len) != NULL) {
 			perr(&p, "NUL byte in line");
 			continue;
 		}
+		/* A CRLF ending is accepted; a CR anywhere else is not. */
+		if (len > 0 && line[len - 1] == '\n') {
+			line[--len] = '\0';
+			if (len > 0 && line[len - 1] == '\r')
+				line[--len] = '\0';
+		}
 		parse_line(&p, line);
 	}
+	free(line);
 	if (ferror(fp)) {
 		p.line = 0;
 		perr(&p, "read error: %s", strerror(errno));

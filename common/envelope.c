@@ -153,7 +153,7 @@ envelope_parse(const char *buf, size_t len, struct envelope *e, char *err, size_
 			goto bad;
 		*val++ = '\0';
 		if (strcmp(line, "id") == 0) {
-			if (!queueid_valid(val))
+			if (seen_id || !queueid_valid(val))
 				goto bad;
 			strlcpy(e->id, val, sizeof(e->id));
 			seen_id = 1;
