@@ -197,9 +197,16 @@ static void
 kw_default_domain(struct parser *p, int ac, char **av)
 {
 	(void)ac;
-	set_domain(p, p->conf->default_domain, sizeof(p->conf->default_domain),
+	struct config *c = p->conf;
+	size_t i;
+
+	set_domain(p, c->default_domain, sizeof(c->default_domain),
 	    "default-domain", av[1]);
 	p->seen_domain = 1;
+	for (i = 0; i < c->nalias_domains; i++)
+		if (strcase_eq(c->alias_domains[i], c->default_domain))
+			perr(p, "default-domain %s is also an alias-domain",
+			    c->default_domain);
 }
 
 static void
@@ -220,6 +227,10 @@ kw_alias_domain(struct parser *p, int ac, char **av)
 				break;
 		if (j < c->nalias_domains) {
 			perr(p, "alias-domain %s is declared twice", av[i]);
+			continue;
+		}
+		if (p->seen_domain && strcase_eq(av[i], c->default_domain)) {
+			perr(p, "alias-domain %s is the default domain", av[i]);
 			continue;
 		}
 		na = reallocarray(c->alias_domains, c->nalias_domains + 1, sizeof(*na));
@@ -559,11 +570,15 @@ config_finish(struct parser *p)
 	size_t i;
 
 	p->line = 0;
-	if (!p->seen_domain)
+	if (!p->seen_domain) {
+		/* The default domain is the hostname: an alias may not repeat it. */
 		strlcpy(c->default_domain, c->hostname, sizeof(c->default_domain));
-	for (i = 0; i < c->nalias_domains; i++)
-		if (strcase_eq(c->alias_domains[i], c->default_domain))
-			perr(p, "alias-domain %s is the default domain", c->alias_domains[i]);
+		for (i = 0; i < c->nalias_domains; i++)
+			if (strcase_eq(c->alias_domains[i], c->default_domain))
+				perr(p, "alias-domain %s is the default domain (the "
+				    "hostname, as no default-domain is set)",
+				    c->alias_domains[i]);
+	}
 	if (!p->seen_pidfile &&
 	    (size_t)snprintf(c->pidfile, sizeof(c->pidfile), "%s/run/mailrootd.pid",
 	    c->mailroot) >= sizeof(c->pidfile))
@@ -606,10 +621,6 @@ config_parse(FILE *fp, const char *file, void (*report)(const char *, void *),
 
 	while ((len = getline(&line, &cap, fp)) != -1) {
 		p.line++;
-		if (len > MAX_LINE + 1) {
-			perr(&p, "line too long (at most %d characters)", MAX_LINE);
-			continue;
-		}
 		if (memchr(line, '\0', (size_t)len) != NULL) {
 			perr(&p, "NUL byte in line");
 			continue;
@@ -619,6 +630,10 @@ config_parse(FILE *fp, const char *file, void (*report)(const char *, void *),
 			line[--len] = '\0';
 			if (len > 0 && line[len - 1] == '\r')
 				line[--len] = '\0';
+		}
+		if (len > MAX_LINE) {
+			perr(&p, "line too long (at most %d characters)", MAX_LINE);
+			continue;
 		}
 		parse_line(&p, line);
 	}

@@ -110,6 +110,7 @@ envelope_parse(const char *buf, size_t len, struct envelope *e, char *err, size_
 	char line[SMTP_PATH_MAX + 64], *val;
 	const char *p = buf, *end = buf + len, *nl;
 	int lineno = 0, seen_end = 0, seen_id = 0, seen_sender = 0;
+	int seen_arrival = 0, seen_attempts = 0, seen_next = 0;
 	enum rcpt_state st;
 	int64_t v;
 	size_t ll, i;
@@ -158,14 +159,15 @@ envelope_parse(const char *buf, size_t len, struct envelope *e, char *err, size_
 			strlcpy(e->id, val, sizeof(e->id));
 			seen_id = 1;
 		} else if (strcmp(line, "arrival") == 0) {
-			if (parse_i64(val, &e->arrival) == -1)
+			if (seen_arrival++ || parse_i64(val, &e->arrival) == -1)
 				goto bad;
 		} else if (strcmp(line, "attempts") == 0) {
-			if (parse_i64(val, &v) == -1 || v < 0 || v > UINT32_MAX)
+			if (seen_attempts++ || parse_i64(val, &v) == -1 || v < 0 ||
+			    v > UINT32_MAX)
 				goto bad;
 			e->attempts = (uint32_t)v;
 		} else if (strcmp(line, "next-attempt") == 0) {
-			if (parse_i64(val, &e->next_attempt) == -1)
+			if (seen_next++ || parse_i64(val, &e->next_attempt) == -1)
 				goto bad;
 		} else if (strcmp(line, "sender") == 0) {
 			if (seen_sender)

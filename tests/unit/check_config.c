@@ -1,0 +1,983 @@
+/*
+ * check_config.c - unit tests of common/config.c: good files (the sample of
+ * the README, every keyword, quoting and comments, defaults), a table of bad
+ * files each with the "file:line: message" expected, several errors in one
+ * file, size and time units, local domains, and the man page listing every
+ * keyword of config_keywords.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <check.h>
+
+#include "config.h"
+
+#define CONF_NAME	"test.conf"
+#define MAX_MSGS	32
+
+/* ---- helpers --------------------------------------------------------------- */
+
+struct msgs {
+	char	*msg[MAX_MSGS];
+	int	 n;
+};
+
+static void
+collect(const char *msg, void *arg)
+{
+	struct msgs *m = arg;
+
+	if (m->n < MAX_MSGS)
+		m->msg[m->n] = strdup(msg);
+	m->n++;
+}
+
+static void
+msgs_free(struct msgs *m)
+{
+	int i;
+
+	for (i = 0; i < m->n && i < MAX_MSGS; i++)
+		free(m->msg[i]);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Parse `len` bytes of text (NULs allowed) as file CONF_NAME. */
+static struct config *
+parse_buf(const char *text, size_t len, struct msgs *m)
+{
+	struct config *c;
+	char *copy;
+	FILE *fp;
+
+	memset(m, 0, sizeof(*m));
+	/* fmemopen of an empty buffer is refused by some libcs: use a real stream */
+	if ((fp = tmpfile()) == NULL)
+		ck_abort_msg("tmpfile: %s", strerror(errno));
+	copy = malloc(len + 1);
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, text, len);
+	if (len > 0)
+		ck_assert_uint_eq(fwrite(copy, 1, len, fp), len);
+	rewind(fp);
+	c = config_parse(fp, CONF_NAME, collect, m);
+	fclose(fp);
+	free(copy);
+	return c;
+}
+
+static struct config *
+parse_str(const char *text, struct msgs *m)
+{
+	return parse_buf(text, strlen(text), m);
+}
+
+static void
+dump_msgs(const struct msgs *m, char *out, size_t outsz)
+{
+	int i;
+
+	out[0] = '\0';
+	for (i = 0; i < m->n && i < MAX_MSGS; i++) {
+		strncat(out, "[", outsz - strlen(out) - 1);
+		strncat(out, m->msg[i], outsz - strlen(out) - 1);
+		strncat(out, "] ", outsz - strlen(out) - 1);
+	}
+}
+
+/* Does message `msg` say "CONF_NAME:line: ...substr..."? */
+static int
+msg_matches(const char *msg, int line, const char *substr)
+{
+	char prefix[64];
+
+	if (line > 0)
+		snprintf(prefix, sizeof(prefix), "%s:%d: ", CONF_NAME, line);
+	else
+		snprintf(prefix, sizeof(prefix), "%s: ", CONF_NAME);
+	return strncmp(msg, prefix, strlen(prefix)) == 0 &&
+	    strstr(msg + strlen(prefix), substr) != NULL;
+}
+
+static struct config *
+parse_ok(const char *text)
+{
+	struct config *c;
+	struct msgs m;
+	char all[4096];
+
+	c = parse_str(text, &m);
+	dump_msgs(&m, all, sizeof(all));
+	ck_assert_msg(c != NULL && m.n == 0, "rejected: %s\n%s", all, text);
+	msgs_free(&m);
+	return c;
+}
+
+static size_t
+count_listeners(const struct config *c)
+{
+	const struct listener_conf *l;
+	size_t n = 0;
+
+	TAILQ_FOREACH(l, &c->listeners, entry)
+		n++;
+	return n;
+}
+
+static const struct listener_conf *
+nth_listener(const struct config *c, size_t i)
+{
+	const struct listener_conf *l;
+
+	TAILQ_FOREACH(l, &c->listeners, entry)
+		if (i-- == 0)
+			return l;
+	return NULL;
+}
+
+/* ---- good files ---------------------------------------------------------------- */
+
+START_TEST(test_sample)
+{
+	static const char sample[] =
+	    "hostname       mx.example.test\n"
+	    "mailroot       \"/var/spool/mailroot\"\n"
+	    "default-domain example.test\n"
+	    "alias-domain   alias.example.test\n"
+	    "listen on 127.0.0.1 port 2525\n";
+	struct config *c;
+	const struct listener_conf *l;
+
+	c = parse_ok(sample);
+	ck_assert_str_eq(c->file, CONF_NAME);
+	ck_assert_str_eq(c->hostname, "mx.example.test");
+	ck_assert_str_eq(c->mailroot, "/var/spool/mailroot");
+	ck_assert_str_eq(c->default_domain, "example.test");
+	ck_assert_uint_eq(c->nalias_domains, 1);
+	ck_assert_str_eq(c->alias_domains[0], "alias.example.test");
+	ck_assert_uint_eq(count_listeners(c), 1);
+	l = TAILQ_FIRST(&c->listeners);
+	ck_assert_str_eq(l->addr, "127.0.0.1");
+	ck_assert_uint_eq(l->port, 2525);
+	ck_assert_int_eq(l->line, 5);
+	/* derived from mailroot */
+	ck_assert_str_eq(c->pidfile, "/var/spool/mailroot/run/mailrootd.pid");
+	ck_assert_str_eq(c->control_socket, "/var/spool/mailroot/run/control.sock");
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_all_keywords)
+{
+	static const char text[] =
+	    "# a full configuration\n"
+	    "\n"
+	    "   # indented comment\n"
+	    "hostname mx.example.test   # trailing comment\n"
+	    "mailroot \"/srv/mail root\"\n"
+	    "default-domain Example.Test\n"
+	    "alias-domain a.example.test b.example.test\n"
+	    "alias-domain \"c.example.test\"\n"
+	    "listen on 127.0.0.1 port 2525\n"
+	    "listen on ::1\n"
+	    "listen on all port 587\n"
+	    "listen on 127.0.0.1 port 587\n"
+	    "\tlisten\ton\t2001:db8::1\tport\t65535\n"
+	    "smtpd-user _smtpd2\n"
+	    "queued-user q.user\n"
+	    "pickupd-user pick-up\n"
+	    "mailroot-group mail_root\n"
+	    "pidfile /run/mailroot/mailrootd.pid\n"
+	    "control-socket \"/run/mail root/control.sock\"\n"
+	    "log-file /var/log/mailroot.log\n"
+	    "log-verbose yes\n"
+	    "max-message-size 10M\n"
+	    "max-recipients 500\n"
+	    "idle-timeout 5m\n"
+	    "pickup-interval 30s\r\n"
+	    "# done";
+	struct config *c;
+	const struct listener_conf *l;
+
+	c = parse_ok(text);
+	ck_assert_str_eq(c->hostname, "mx.example.test");
+	ck_assert_str_eq(c->mailroot, "/srv/mail root");
+	ck_assert_str_eq(c->default_domain, "Example.Test");
+	ck_assert_uint_eq(c->nalias_domains, 3);
+	ck_assert_str_eq(c->alias_domains[0], "a.example.test");
+	ck_assert_str_eq(c->alias_domains[1], "b.example.test");
+	ck_assert_str_eq(c->alias_domains[2], "c.example.test");
+	ck_assert_uint_eq(count_listeners(c), 5);
+	l = nth_listener(c, 0);
+	ck_assert_str_eq(l->addr, "127.0.0.1"); ck_assert_uint_eq(l->port, 2525);
+	ck_assert_int_eq(l->line, 9);
+	l = nth_listener(c, 1);
+	ck_assert_str_eq(l->addr, "::1"); ck_assert_uint_eq(l->port, 25);
+	l = nth_listener(c, 2);
+	ck_assert_str_eq(l->addr, "*"); ck_assert_uint_eq(l->port, 587);
+	l = nth_listener(c, 3);
+	ck_assert_str_eq(l->addr, "127.0.0.1"); ck_assert_uint_eq(l->port, 587);
+	l = nth_listener(c, 4);
+	ck_assert_str_eq(l->addr, "2001:db8::1"); ck_assert_uint_eq(l->port, 65535);
+	ck_assert_int_eq(l->line, 13);
+	ck_assert_str_eq(c->smtpd_user, "_smtpd2");
+	ck_assert_str_eq(c->queued_user, "q.user");
+	ck_assert_str_eq(c->pickupd_user, "pick-up");
+	ck_assert_str_eq(c->mailroot_group, "mail_root");
+	ck_assert_str_eq(c->pidfile, "/run/mailroot/mailrootd.pid");
+	ck_assert_str_eq(c->control_socket, "/run/mail root/control.sock");
+	ck_assert_str_eq(c->log_file, "/var/log/mailroot.log");
+	ck_assert_int_eq(c->log_verbose, 1);
+	ck_assert(c->max_message_size == 10ULL * 1024 * 1024);
+	ck_assert_uint_eq(c->max_recipients, 500);
+	ck_assert_uint_eq(c->idle_timeout, 300);
+	ck_assert_uint_eq(c->pickup_interval, 30);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_quoting)
+{
+	struct config *c;
+
+	c = parse_ok("mailroot \"/a b\\\"c\\\\d#e\" # comment \"x\n"
+	    "log-file \"/x\"#comment right after\n"
+	    "pidfile\t\"/p q\"\t\n");
+	ck_assert_str_eq(c->mailroot, "/a b\"c\\d#e");
+	ck_assert_str_eq(c->log_file, "/x");
+	ck_assert_str_eq(c->pidfile, "/p q");
+	config_free(c);
+
+	/* a '#' inside a word ends it */
+	c = parse_ok("hostname mx.example.test#comment\n");
+	ck_assert_str_eq(c->hostname, "mx.example.test");
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_defaults)
+{
+	struct config *c;
+	const struct listener_conf *l;
+
+	c = parse_ok("");
+	ck_assert(c->hostname[0] != '\0');
+	ck_assert_str_eq(c->default_domain, c->hostname);
+	ck_assert_str_eq(c->mailroot, LOCALSTATEDIR "/spool/mailroot");
+	ck_assert_str_eq(c->pidfile, LOCALSTATEDIR "/spool/mailroot/run/mailrootd.pid");
+	ck_assert_str_eq(c->control_socket,
+	    LOCALSTATEDIR "/spool/mailroot/run/control.sock");
+	ck_assert_str_eq(c->log_file, "");
+	ck_assert_str_eq(c->smtpd_user, "_smtpd");
+	ck_assert_str_eq(c->queued_user, "_smtpq");
+	ck_assert_str_eq(c->pickupd_user, "_smtpp");
+	ck_assert_str_eq(c->mailroot_group, "mailroot");
+	ck_assert(c->max_message_size == 2048 * 1024);
+	ck_assert_uint_eq(c->max_recipients, 100);
+	ck_assert_uint_eq(c->idle_timeout, 600);
+	ck_assert_uint_eq(c->pickup_interval, 5);
+	ck_assert_int_eq(c->log_verbose, 0);
+	ck_assert_uint_eq(c->nalias_domains, 0);
+	ck_assert_uint_eq(count_listeners(c), 1);
+	l = TAILQ_FIRST(&c->listeners);
+	ck_assert_str_eq(l->addr, "*");
+	ck_assert_uint_eq(l->port, 25);
+	config_free(c);
+
+	/* default-domain follows hostname when not given */
+	c = parse_ok("hostname mx.example.test\n");
+	ck_assert_str_eq(c->default_domain, "mx.example.test");
+	config_free(c);
+
+	/* comments and blank lines only */
+	c = parse_ok("# x\n\n   \n\t# y\n\r\n");
+	config_free(c);
+
+	config_free(NULL);
+}
+END_TEST
+
+/* Exactly MAX_TOKENS (16) words, and a line of exactly 4096 characters, are fine. */
+START_TEST(test_limits_ok)
+{
+	char buf[8192];
+	struct config *c;
+	size_t n;
+
+	c = parse_ok("alias-domain a1.test a2.test a3.test a4.test a5.test a6.test "
+	    "a7.test a8.test a9.test a10.test a11.test a12.test a13.test "
+	    "a14.test a15.test\n");
+	ck_assert_uint_eq(c->nalias_domains, 15);
+	config_free(c);
+
+	/* "# xxx...x\n": 4096 characters before the newline */
+	buf[0] = '#';
+	memset(buf + 1, 'x', 4095);
+	buf[4096] = '\n';
+	n = 4097;
+	memcpy(buf + n, "hostname mx.example.test\n", 26);
+	c = parse_ok(buf);
+	ck_assert_str_eq(c->hostname, "mx.example.test");
+	config_free(c);
+}
+END_TEST
+
+/* ---- bad files ------------------------------------------------------------------ */
+
+struct bad {
+	const char	*text;
+	size_t		 len;		/* 0: strlen(text) */
+	int		 line;		/* of the first message; 0: no line */
+	const char	*substr;
+};
+
+#define B(t, l, s)	{ t, 0, l, s }
+
+static const struct bad bad[] = {
+	B("bogus x\n", 1, "unknown keyword \"bogus\""),
+	B("# c\n\nHostname mx.example.test\n", 3, "unknown keyword \"Hostname\""),
+	B("hostname\n", 1, "hostname takes 1 argument"),
+	B("hostname a.test b.test\n", 1, "hostname takes 1 argument"),
+	B("hostname -bad-.test\n", 1, "hostname is not a valid domain name"),
+	B("hostname a..test\n", 1, "hostname is not a valid domain name"),
+	B("hostname [192.0.2.1]\n", 1, "hostname is not a valid domain name"),
+	B("hostname \"\"\n", 1, "hostname is not a valid domain name"),
+	B("default-domain under_score.test\n", 1, "default-domain is not a valid domain name"),
+	B("alias-domain\n", 1, "alias-domain: wrong number of arguments"),
+	B("alias-domain a.test bad..test\n", 1, "alias-domain is not a valid domain name"),
+	B("alias-domain a.test a.test\n", 1, "alias-domain a.test is declared twice"),
+	B("alias-domain a.test\nalias-domain A.TEST\n", 2, "alias-domain A.TEST is declared twice"),
+	/* the clash is reported on the line of the later declaration, either order */
+	B("default-domain example.test\nalias-domain EXAMPLE.test\n", 2,
+	    "alias-domain EXAMPLE.test is the default domain"),
+	B("alias-domain example.test\ndefault-domain Example.Test\n", 2,
+	    "default-domain Example.Test is also an alias-domain"),
+	/* the hostname as default domain is known only at the end: no line */
+	B("hostname mx.example.test\nalias-domain MX.example.test\n", 0,
+	    "alias-domain MX.example.test is the default domain"),
+
+	/* listen */
+	B("listen\n", 1, "listen: wrong number of arguments"),
+	B("listen at 127.0.0.1\n", 1, "expected \"listen on ADDRESS [port N]\""),
+	B("listen on\n", 1, "listen on: missing address"),
+	B("listen on localhost\n", 1, "\"localhost\" is not a numeric IPv4 or IPv6 address"),
+	B("listen on 127.0.0.256\n", 1, "is not a numeric"),
+	B("listen on 127.0.0.1 port 0\n", 1, "listen on: bad port \"0\""),
+	B("listen on 127.0.0.1 port 65536\n", 1, "bad port \"65536\""),
+	B("listen on 127.0.0.1 port -25\n", 1, "bad port"),
+	B("listen on 127.0.0.1 port smtp\n", 1, "bad port \"smtp\""),
+	B("listen on 127.0.0.1 port 25x\n", 1, "bad port \"25x\""),
+	B("listen on 127.0.0.1 port \"\"\n", 1, "bad port \"\""),
+	B("listen on 127.0.0.1 port 99999999999999999999\n", 1, "bad port"),
+	B("listen on 127.0.0.1 port\n", 1, "unknown option \"port\""),
+	B("listen on 127.0.0.1 tls\n", 1, "unknown option \"tls\""),
+	B("listen on 127.0.0.1 port 25\nlisten on 127.0.0.1 port 25\n", 2,
+	    "listen on 127.0.0.1 port 25: already declared at line 1"),
+	B("listen on 127.0.0.1\n# x\nlisten on 127.0.0.1 port 25\n", 3,
+	    "already declared at line 1"),
+	B("listen on all port 2525\nlisten on * port 2525\n", 2,
+	    "already declared at line 1"),
+	B("listen on any\nlisten on all\n", 2, "already declared at line 1"),
+
+	/* sizes and times */
+	B("max-message-size 10X\n", 1, "max-message-size: bad size \"10X\""),
+	B("max-message-size 10MiB\n", 1, "bad size"),
+	B("max-message-size -1\n", 1, "bad size"),
+	B("max-message-size M\n", 1, "bad size"),
+	B("max-message-size 1.5M\n", 1, "bad size"),
+	B("max-message-size 99999999999999999999\n", 1, "bad size"),
+	B("max-message-size 17179869184G\n", 1, "bad size"),
+	B("idle-timeout 10M\n", 1, "idle-timeout: bad time \"10M\""),
+	B("idle-timeout 0\n", 1, "idle-timeout: bad time \"0\""),
+	B("idle-timeout 0s\n", 1, "bad time"),
+	B("idle-timeout 1w\n", 1, "bad time"),
+	B("idle-timeout 10ms\n", 1, "bad time"),
+	B("idle-timeout 49711d\n", 1, "bad time"),
+	B("pickup-interval 0m\n", 1, "pickup-interval: bad time"),
+	B("pickup-interval x\n", 1, "pickup-interval: bad time \"x\""),
+	B("max-recipients 0\n", 1, "max-recipients: bad number \"0\""),
+	B("max-recipients 100001\n", 1, "bad number"),
+	B("max-recipients ten\n", 1, "bad number"),
+	B("max-recipients 10k\n", 1, "bad number"),
+	B("log-verbose maybe\n", 1, "log-verbose takes yes or no, not \"maybe\""),
+	B("log-verbose YES\n", 1, "takes yes or no"),
+
+	/* paths */
+	B("mailroot var/spool/mailroot\n", 1,
+	    "mailroot must be an absolute path: \"var/spool/mailroot\""),
+	B("mailroot \"\"\n", 1, "mailroot must be an absolute path"),
+	B("pidfile run/mailrootd.pid\n", 1, "pidfile must be an absolute path"),
+	B("log-file ./mailroot.log\n", 1, "log-file must be an absolute path"),
+	B("control-socket control.sock\n", 1, "control-socket must be an absolute path"),
+	B("control-socket /0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789/control.sock\n",
+	    1, "control-socket path too long"),
+	/* a long mailroot: the derived control socket does not fit (no line) */
+	B("mailroot /0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\n",
+	    0, "mailroot path too long for the control socket"),
+
+	/* users */
+	B("smtpd-user -x\n", 1, "smtpd-user is not a valid user or group name: \"-x\""),
+	B("queued-user \"a b\"\n", 1, "queued-user is not a valid user or group name"),
+	B("pickupd-user \"\"\n", 1, "pickupd-user is not a valid user or group name"),
+	B("mailroot-group gr/oup\n", 1, "mailroot-group is not a valid user or group name"),
+	B("smtpd-user abcdefghijabcdefghijabcdefghijabc\n", 1, "smtpd-user too long"),
+
+	/* tokenizer */
+	B("alias-domain a1.test a2.test a3.test a4.test a5.test a6.test a7.test "
+	    "a8.test a9.test a10.test a11.test a12.test a13.test a14.test "
+	    "a15.test a16.test\n", 1, "too many words on one line (at most 16)"),
+	B("hostname mx.example.test\nmailroot \"/var/spool\n", 2,
+	    "unterminated quoted string"),
+	B("mailroot \"/var/spool", 1, "unterminated quoted string"),
+	B("mailroot \"/var\"/spool\n", 1, "a quoted string must be followed by a blank"),
+	B("mailroot \"/var\\\"\n", 1, "unterminated quoted string"),
+	B("hostname mx\001.test\n", 1, "control character 0x01 in line"),
+	B("# comment with escape \033[1m\n", 1, "control character 0x1b"),
+	B("hostname a.test\vb\n", 1, "control character 0x0b"),
+
+	/* NUL bytes: see the known-bugs test case */
+};
+
+START_TEST(test_bad)
+{
+	const struct bad *b = &bad[_i];
+	struct config *c;
+	struct msgs m;
+	char all[4096];
+
+	c = parse_buf(b->text, b->len ? b->len : strlen(b->text), &m);
+	dump_msgs(&m, all, sizeof(all));
+	ck_assert_msg(c == NULL, "accepted: %s", b->text);
+	ck_assert_msg(m.n >= 1, "no message for: %s", b->text);
+	ck_assert_msg(msg_matches(m.msg[0], b->line, b->substr),
+	    "for \"%s\": want %s:%d: ...%s...; got %s", b->text, CONF_NAME,
+	    b->line, b->substr, all);
+	msgs_free(&m);
+}
+END_TEST
+
+/* Over-long lines: reported once, on their own line; the next line counts right. */
+START_TEST(test_long_line)
+{
+	struct config *c;
+	struct msgs m;
+	char *buf, all[4096];
+	size_t len;
+
+	/* 4097 characters then a newline, then an unknown keyword on line 2 */
+	buf = malloc(20000);
+	ck_assert_ptr_nonnull(buf);
+	buf[0] = '#';
+	memset(buf + 1, 'x', 4096);
+	len = 4097;
+	memcpy(buf + len, "\nbogus1\n", 8);
+	len += 8;
+	c = parse_buf(buf, len, &m);
+	dump_msgs(&m, all, sizeof(all));
+	ck_assert_ptr_null(c);
+	ck_assert_msg(m.n == 2, "got %s", all);
+	ck_assert_msg(msg_matches(m.msg[0], 1, "line too long (at most 4096 characters)"),
+	    "got %s", all);
+	ck_assert_msg(msg_matches(m.msg[1], 2, "unknown keyword \"bogus1\""), "got %s", all);
+	msgs_free(&m);
+
+	/* a line of three buffers' worth, between two good lines */
+	len = 0;
+	memcpy(buf, "hostname mx.example.test\nhostname ", 34);
+	len = 34;
+	memset(buf + len, 'a', 12000);
+	len += 12000;
+	memcpy(buf + len, "\n\nbogus3\n", 9);
+	len += 9;
+	c = parse_buf(buf, len, &m);
+	dump_msgs(&m, all, sizeof(all));
+	ck_assert_ptr_null(c);
+	ck_assert_msg(m.n == 2, "got %s", all);
+	ck_assert_msg(msg_matches(m.msg[0], 2, "line too long"), "got %s", all);
+	ck_assert_msg(msg_matches(m.msg[1], 4, "unknown keyword \"bogus3\""), "got %s", all);
+	msgs_free(&m);
+
+	/* too long and last, without a newline */
+	memset(buf, '#', 5000);
+	c = parse_buf(buf, 5000, &m);
+	dump_msgs(&m, all, sizeof(all));
+	ck_assert_ptr_null(c);
+	ck_assert_msg(m.n == 1 && msg_matches(m.msg[0], 1, "line too long"), "got %s", all);
+	msgs_free(&m);
+
+	/* 4096 characters and the end of the file: fine */
+	c = parse_buf(buf, 4096, &m);
+	ck_assert_msg(c != NULL && m.n == 0, "a last line of 4096 characters refused");
+	config_free(c);
+	msgs_free(&m);
+	free(buf);
+}
+END_TEST
+
+/* The limit is the same whether or not the last line ends in a newline. */
+START_TEST(test_long_last_line)
+{
+	struct config *c;
+	struct msgs m;
+	char buf[4200], all[4096];
+	int accepted, ok;
+
+	memset(buf, '#', sizeof(buf));
+	c = parse_buf(buf, 4097, &m);	/* 4097 characters, no newline */
+	dump_msgs(&m, all, sizeof(all));
+	accepted = c != NULL;
+	ok = m.n == 1 && msg_matches(m.msg[0], 1, "line too long");
+	config_free(c);
+	msgs_free(&m);
+	ck_assert_msg(!accepted, "a last line of 4097 characters without a newline accepted");
+	ck_assert_msg(ok, "got %s", all);
+}
+END_TEST
+
+/*
+ * A NUL byte must be reported as such on its own line, and must not change
+ * the numbering of the lines after it.
+ */
+START_TEST(test_nul_line_numbers)
+{
+	static const char text[] = "hostname a.test\0b\nbogus2 x\n";
+	struct config *c;
+	struct msgs m;
+	char all[4096];
+
+	int accepted, ok;
+
+	c = parse_buf(text, sizeof(text) - 1, &m);
+	dump_msgs(&m, all, sizeof(all));
+	accepted = c != NULL;
+	ok = m.n == 2 && msg_matches(m.msg[0], 1, "NUL byte in line") &&
+	    msg_matches(m.msg[1], 2, "unknown keyword \"bogus2\"");
+	config_free(c);
+	msgs_free(&m);
+	ck_assert_msg(!accepted, "a file with a NUL byte was accepted");
+	ck_assert_msg(ok, "want line 1 NUL byte, line 2 unknown keyword; got %s", all);
+}
+END_TEST
+
+/* A NUL byte on the last line, without a newline, must not be ignored. */
+START_TEST(test_nul_last_line)
+{
+	static const char text[] = "hostname mx.example.test\0junk";
+	struct config *c;
+	struct msgs m;
+	char all[4096];
+
+	int accepted, ok;
+
+	c = parse_buf(text, sizeof(text) - 1, &m);
+	dump_msgs(&m, all, sizeof(all));
+	accepted = c != NULL;
+	ok = m.n == 1 && msg_matches(m.msg[0], 1, "NUL byte");
+	config_free(c);
+	msgs_free(&m);
+	ck_assert_msg(!accepted, "a file with a NUL byte was accepted");
+	ck_assert_msg(ok, "got %s", all);
+}
+END_TEST
+
+/* A line that starts with a NUL byte must not be skipped silently. */
+START_TEST(test_nul_line_start)
+{
+	static const char text[] = "# ok\n\0bogus3\nlisten on 127.0.0.1 port 0\n";
+	struct config *c;
+	struct msgs m;
+	char all[4096];
+
+	int accepted, ok;
+
+	c = parse_buf(text, sizeof(text) - 1, &m);
+	dump_msgs(&m, all, sizeof(all));
+	accepted = c != NULL;
+	ok = m.n == 2 && msg_matches(m.msg[0], 2, "NUL byte in line") &&
+	    msg_matches(m.msg[1], 3, "bad port");
+	config_free(c);
+	msgs_free(&m);
+	ck_assert_msg(!accepted, "a file with a NUL byte was accepted");
+	ck_assert_msg(ok, "want line 2 NUL byte, line 3 bad port; got %s", all);
+}
+END_TEST
+
+/*
+ * mailroot.conf(5): "It may not contain a NUL byte or a control character
+ * other than tab."  A CR is tolerated before the LF (CRLF files), but a bare
+ * CR inside a line must not silently end it.
+ */
+START_TEST(test_bare_cr_mid_line)
+{
+	struct config *c;
+	struct msgs m;
+	char all[4096];
+
+	unsigned port = 0;
+	int ok;
+
+	c = parse_str("listen on 127.0.0.1 \rport 2525\n", &m);
+	dump_msgs(&m, all, sizeof(all));
+	if (c != NULL)
+		port = TAILQ_FIRST(&c->listeners)->port;
+	ok = m.n == 1 && msg_matches(m.msg[0], 1, "control character 0x0d");
+	config_free(c);
+	msgs_free(&m);
+	ck_assert_msg(port == 0, "bare CR accepted (listener on port %u)", port);
+	ck_assert_msg(ok, "got %s", all);
+}
+END_TEST
+
+/* Every error of a file is reported, in order, and the parse fails. */
+START_TEST(test_multiple_errors)
+{
+	static const char text[] =
+	    "hostname mx.example.test\n"			/* 1 */
+	    "bogus\n"						/* 2 */
+	    "listen on 127.0.0.1 port 2525\n"			/* 3 */
+	    "listen on 127.0.0.1 port 2525\n"			/* 4 */
+	    "# fine\n"						/* 5 */
+	    "max-message-size 10Q\n"				/* 6 */
+	    "idle-timeout 1y\n"					/* 7 */
+	    "mailroot relative/dir\n"				/* 8 */
+	    "default-domain example.test\n"			/* 9 */
+	    "mailroot \"/unterminated\n"			/* 10 */
+	    "log-verbose yes\n"					/* 11 */
+	    "alias-domain a b c d e f g h i j k l m n o p q\n"	/* 12 */
+	    "listen on 127.0.0.1 port 70000\n";			/* 13 */
+	static const struct { int line; const char *substr; } want[] = {
+		{ 2, "unknown keyword \"bogus\"" },
+		{ 4, "already declared at line 3" },
+		{ 6, "bad size \"10Q\"" },
+		{ 7, "bad time \"1y\"" },
+		{ 8, "must be an absolute path" },
+		{ 10, "unterminated quoted string" },
+		{ 12, "too many words" },
+		{ 13, "bad port \"70000\"" },
+	};
+	struct config *c;
+	struct msgs m;
+	char all[4096];
+	size_t i;
+
+	c = parse_str(text, &m);
+	dump_msgs(&m, all, sizeof(all));
+	ck_assert_ptr_null(c);
+	ck_assert_msg(m.n == (int)(sizeof(want) / sizeof(want[0])), "got %s", all);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		ck_assert_msg(msg_matches(m.msg[i], want[i].line, want[i].substr),
+		    "message %zu: want line %d \"%s\"; got %s", i, want[i].line,
+		    want[i].substr, all);
+	msgs_free(&m);
+}
+END_TEST
+
+/* Without a report callback, messages go to stderr and the parse still fails. */
+START_TEST(test_no_report_callback)
+{
+	struct config *c;
+	FILE *fp;
+
+	fp = tmpfile();
+	ck_assert_ptr_nonnull(fp);
+	fputs("bogus\n", fp);
+	rewind(fp);
+	c = config_parse(fp, CONF_NAME, NULL, NULL);
+	ck_assert_ptr_null(c);
+	fclose(fp);
+}
+END_TEST
+
+START_TEST(test_load)
+{
+	struct config *c;
+	struct msgs m;
+	char path[] = "/tmp/check_config.XXXXXX";
+	FILE *fp;
+	int fd;
+
+	memset(&m, 0, sizeof(m));
+	c = config_load("/nonexistent/dir/mailroot.conf", collect, &m);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(m.n, 1);
+	ck_assert_ptr_nonnull(strstr(m.msg[0], "/nonexistent/dir/mailroot.conf: "));
+	msgs_free(&m);
+
+	fd = mkstemp(path);
+	ck_assert_int_ne(fd, -1);
+	fp = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs("hostname mx.example.test\nbogus\n", fp);
+	fclose(fp);
+	c = config_load(path, collect, &m);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(m.n, 1);
+	ck_assert_ptr_nonnull(strstr(m.msg[0], ":2: unknown keyword"));
+	ck_assert_int_eq(strncmp(m.msg[0], path, strlen(path)), 0);
+	msgs_free(&m);
+	unlink(path);
+}
+END_TEST
+
+/* ---- sizes and times ---------------------------------------------------------------- */
+
+static const struct { const char *s; uint64_t v; } sizes_ok[] = {
+	{ "0", 0 },
+	{ "1", 1 },
+	{ "2048", 2048 },
+	{ "2048K", 2048ULL * 1024 },
+	{ "2048k", 2048ULL * 1024 },
+	{ "2048KB", 2048ULL * 1024 },
+	{ "2048kb", 2048ULL * 1024 },
+	{ "10M", 10ULL * 1024 * 1024 },
+	{ "10m", 10ULL * 1024 * 1024 },
+	{ "10MB", 10ULL * 1024 * 1024 },
+	{ "1G", 1024ULL * 1024 * 1024 },
+	{ "1gB", 1024ULL * 1024 * 1024 },
+	{ "007K", 7ULL * 1024 },
+	{ "18446744073709551615", UINT64_MAX },
+	{ "17179869183G", 17179869183ULL * 1024 * 1024 * 1024 },
+	{ "18014398509481983K", 18014398509481983ULL * 1024 },
+};
+
+static const char *const sizes_bad[] = {
+	"", "K", "M", "-1", "+1", " 1", "1 ", "1 K", "1X", "1B", "1KK", "1KBB",
+	"1KB2", "1Ki", "1MiB", "1.5M", "0x10", "1T",
+	"18446744073709551616", "99999999999999999999999",
+	"17179869184G", "18014398509481984K",
+};
+
+START_TEST(test_parse_size)
+{
+	uint64_t v;
+	size_t i;
+
+	for (i = 0; i < sizeof(sizes_ok) / sizeof(sizes_ok[0]); i++) {
+		v = 12345;
+		ck_assert_msg(config_parse_size(sizes_ok[i].s, &v) == 0,
+		    "\"%s\" refused", sizes_ok[i].s);
+		ck_assert_msg(v == sizes_ok[i].v, "\"%s\": %llu", sizes_ok[i].s,
+		    (unsigned long long)v);
+	}
+	for (i = 0; i < sizeof(sizes_bad) / sizeof(sizes_bad[0]); i++) {
+		v = 12345;
+		ck_assert_msg(config_parse_size(sizes_bad[i], &v) == -1,
+		    "\"%s\" accepted", sizes_bad[i]);
+		ck_assert_msg(v == 12345, "\"%s\": output changed on error", sizes_bad[i]);
+	}
+}
+END_TEST
+
+static const struct { const char *s; uint32_t v; } times_ok[] = {
+	{ "0", 0 },
+	{ "30", 30 },
+	{ "30s", 30 },
+	{ "10m", 600 },
+	{ "2h", 7200 },
+	{ "2d", 172800 },
+	{ "0d", 0 },
+	{ "007m", 420 },
+	{ "4294967295", UINT32_MAX },
+	{ "4294967295s", UINT32_MAX },
+	{ "71582788m", 71582788U * 60 },
+	{ "1193046h", 1193046U * 3600 },
+	{ "49710d", 49710U * 86400 },
+};
+
+static const char *const times_bad[] = {
+	"", "s", "m", "-1", "+1", " 1", "1 ", "1 s", "1S", "1M", "1H", "1D",
+	"1w", "1y", "1ms", "1sec", "1ss", "1.5h", "0x10",
+	"4294967296", "4294967296s", "71582789m", "1193047h", "49711d",
+	"18446744073709551616", "18446744073709551615d",
+};
+
+START_TEST(test_parse_time)
+{
+	uint32_t v;
+	size_t i;
+
+	for (i = 0; i < sizeof(times_ok) / sizeof(times_ok[0]); i++) {
+		v = 12345;
+		ck_assert_msg(config_parse_time(times_ok[i].s, &v) == 0,
+		    "\"%s\" refused", times_ok[i].s);
+		ck_assert_msg(v == times_ok[i].v, "\"%s\": %u", times_ok[i].s, v);
+	}
+	for (i = 0; i < sizeof(times_bad) / sizeof(times_bad[0]); i++) {
+		v = 12345;
+		ck_assert_msg(config_parse_time(times_bad[i], &v) == -1,
+		    "\"%s\" accepted", times_bad[i]);
+		ck_assert_msg(v == 12345, "\"%s\": output changed on error", times_bad[i]);
+	}
+}
+END_TEST
+
+/* ---- local domains ---------------------------------------------------------------------- */
+
+START_TEST(test_local_domain)
+{
+	struct config *c;
+
+	c = parse_ok("hostname mx.example.test\n"
+	    "default-domain Example.Test\n"
+	    "alias-domain alias.example.test OTHER.example.TEST\n");
+	ck_assert_int_eq(config_is_local_domain(c, "example.test"), 1);
+	ck_assert_int_eq(config_is_local_domain(c, "EXAMPLE.TEST"), 1);
+	ck_assert_int_eq(config_is_local_domain(c, "Example.Test"), 1);
+	ck_assert_int_eq(config_is_local_domain(c, "alias.example.test"), 1);
+	ck_assert_int_eq(config_is_local_domain(c, "ALIAS.EXAMPLE.TEST"), 1);
+	ck_assert_int_eq(config_is_local_domain(c, "other.example.test"), 1);
+	ck_assert_int_eq(config_is_local_domain(c, "mx.example.test"), 0);
+	ck_assert_int_eq(config_is_local_domain(c, "example.tes"), 0);
+	ck_assert_int_eq(config_is_local_domain(c, "xexample.test"), 0);
+	ck_assert_int_eq(config_is_local_domain(c, "sub.example.test"), 0);
+	ck_assert_int_eq(config_is_local_domain(c, ""), 0);
+	config_free(c);
+
+	/* without default-domain, the hostname is the local domain */
+	c = parse_ok("hostname Mx.Example.Test\n");
+	ck_assert_int_eq(config_is_local_domain(c, "mx.example.test"), 1);
+	ck_assert_int_eq(config_is_local_domain(c, "example.test"), 0);
+	config_free(c);
+}
+END_TEST
+
+/* ---- the man page ------------------------------------------------------------------------ */
+
+/* 1 when some line of `text` is ".It Ic <kw>" followed by the end or a blank. */
+static int
+man_has_keyword(const char *text, const char *kw)
+{
+	const char *line, *p;
+	size_t n = strlen(kw);
+
+	for (line = text; line != NULL && *line != '\0'; ) {
+		if (strncmp(line, ".It Ic ", 7) == 0) {
+			p = line + 7;
+			if (strncmp(p, kw, n) == 0 &&
+			    (p[n] == '\n' || p[n] == ' ' || p[n] == '\t' || p[n] == '\0'))
+				return 1;
+		}
+		if ((line = strchr(line, '\n')) != NULL)
+			line++;
+	}
+	return 0;
+}
+
+START_TEST(test_man_page_keywords)
+{
+	const char *top = getenv("top_srcdir");
+	char path[4096], *text, missing[2048];
+	FILE *fp;
+	long sz;
+	size_t i;
+
+	if (top == NULL || *top == '\0')
+		top = ".";
+	snprintf(path, sizeof(path), "%s/man/mailroot.conf.5", top);
+	fp = fopen(path, "r");
+	ck_assert_msg(fp != NULL, "%s: %s (the man page must exist)", path,
+	    strerror(errno));
+	ck_assert_int_eq(fseek(fp, 0, SEEK_END), 0);
+	sz = ftell(fp);
+	ck_assert_int_ge(sz, 0);
+	rewind(fp);
+	text = malloc((size_t)sz + 1);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_uint_eq(fread(text, 1, (size_t)sz, fp), (size_t)sz);
+	text[sz] = '\0';
+	fclose(fp);
+
+	ck_assert_ptr_nonnull(config_keywords[0]);
+	missing[0] = '\0';
+	for (i = 0; config_keywords[i] != NULL; i++)
+		if (!man_has_keyword(text, config_keywords[i])) {
+			strncat(missing, " ", sizeof(missing) - strlen(missing) - 1);
+			strncat(missing, config_keywords[i],
+			    sizeof(missing) - strlen(missing) - 1);
+		}
+	ck_assert_msg(missing[0] == '\0', "%s: no \".It Ic KEYWORD\" line for:%s",
+	    path, missing);
+	free(text);
+}
+END_TEST
+
+/* Every name in config_keywords is accepted by the parser as a keyword. */
+START_TEST(test_keywords_known)
+{
+	struct config *c;
+	struct msgs m;
+	char line[128];
+	size_t i;
+	int j;
+
+	for (i = 0; config_keywords[i] != NULL; i++) {
+		/* a wrong argument, so that the keyword's own check answers */
+		snprintf(line, sizeof(line), "%s\n", config_keywords[i]);
+		c = parse_str(line, &m);
+		ck_assert_ptr_null(c);
+		for (j = 0; j < m.n && j < MAX_MSGS; j++)
+			ck_assert_msg(strstr(m.msg[j], "unknown keyword") == NULL,
+			    "%s: %s", config_keywords[i], m.msg[j]);
+		msgs_free(&m);
+	}
+}
+END_TEST
+
+static Suite *
+config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc;
+
+	tc = tcase_create("good");
+	tcase_add_test(tc, test_sample);
+	tcase_add_test(tc, test_all_keywords);
+	tcase_add_test(tc, test_quoting);
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_limits_ok);
+	tcase_add_test(tc, test_load);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("bad");
+	tcase_add_loop_test(tc, test_bad, 0, sizeof(bad) / sizeof(bad[0]));
+	tcase_add_test(tc, test_long_line);
+	tcase_add_test(tc, test_multiple_errors);
+	tcase_add_test(tc, test_no_report_callback);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("regressions");
+	tcase_add_test(tc, test_nul_line_numbers);
+	tcase_add_test(tc, test_nul_last_line);
+	tcase_add_test(tc, test_nul_line_start);
+	tcase_add_test(tc, test_bare_cr_mid_line);
+	tcase_add_test(tc, test_long_last_line);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("units");
+	tcase_add_test(tc, test_parse_size);
+	tcase_add_test(tc, test_parse_time);
+	tcase_add_test(tc, test_local_domain);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("keywords");
+	tcase_add_test(tc, test_keywords_known);
+	tcase_add_test(tc, test_man_page_keywords);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
