@@ -365,6 +365,7 @@ main(int argc, char **argv)
 {
 	const char *file = CONF_DEFAULT_FILE;
 	static const int sigs[] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT };
+	const struct listener_conf *l;
 	char err[1024], *text;
 	int ch, check_only = 0, logfd;
 	size_t len, i;
@@ -408,9 +409,13 @@ main(int argc, char **argv)
 	if (mrd->conf->log_verbose)
 		log_setverbose(1);
 	if (mailroot_setup(mrd->conf, &mrd->ids, err, sizeof(err)) == -1 ||
-	    pidfile_take(mrd->conf->pidfile, err, sizeof(err)) == -1 ||
-	    listen_open(mrd->conf, &mrd->listen_fds, &mrd->nlisten, err, sizeof(err)) == -1) {
+	    pidfile_take(mrd->conf->pidfile, err, sizeof(err)) == -1) {
 		fprintf(stderr, "mailrootd: %s\n", err);
+		return 1;
+	}
+	if (listen_open(mrd->conf, &mrd->listen_fds, &mrd->nlisten, err, sizeof(err)) == -1) {
+		fprintf(stderr, "mailrootd: %s\n", err);
+		(void)unlink(mrd->conf->pidfile);
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -431,6 +436,8 @@ main(int argc, char **argv)
 	} else
 		log_init("mailrootd", mrd->foreground);
 	pidfile_store();
+	TAILQ_FOREACH(l, &mrd->conf->listeners, entry)
+		log_info("listening on %s port %u", l->addr, l->port);
 
 	if ((mrd->base = event_base_new()) == NULL)
 		fatalx("event_base_new");

@@ -98,7 +98,6 @@ listen_open(const struct config *c, int **fdsp, size_t *np, char *err, size_t er
 		}
 		fds = nf;
 		fds[n++] = fd;
-		log_debug("listening on %s port %u", l->addr, l->port);
 	}
 	*fdsp = fds;
 	*np = n;

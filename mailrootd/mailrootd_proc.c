@@ -143,6 +143,7 @@ proc_start(struct proc *p)
 	const char *argv[12];
 	const char *user = NULL, *group = NULL;
 	int sv[2], argc = 0, nullfd;
+	sigset_t all, saved_mask;
 	size_t i;
 	pid_t pid;
 
@@ -187,13 +188,25 @@ proc_start(struct proc *p)
 		log_warn("socketpair for %s", proc_name(p->id));
 		return -1;
 	}
+	/*
+	 * Until execv() the child has our libevent signal handlers: a SIGTERM
+	 * then would be taken for ours and lost.  Block signals across fork; the
+	 * child restores the default dispositions before it unblocks them.
+	 */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &saved_mask);
 	switch ((pid = fork())) {
 	case -1:
 		log_warn("fork %s", proc_name(p->id));
+		sigprocmask(SIG_SETMASK, &saved_mask, NULL);
 		close(sv[0]);
 		close(sv[1]);
 		return -1;
 	case 0:
+		for (i = 1; i < NSIG; i++)
+			signal((int)i, SIG_DFL);
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
 		/* Child: fd 3 is the supervisor link; nothing else is inherited. */
 		if (dup2(sv[1], DAEMON_PARENT_FD) == -1 ||
 		    fcntl(DAEMON_PARENT_FD, F_SETFD, 0) == -1)
@@ -208,12 +221,11 @@ proc_start(struct proc *p)
 		for (i = 0; i < (size_t)sysconf(_SC_OPEN_MAX) && i < 1024; i++)
 			if (i > DAEMON_PARENT_FD)
 				close((int)i);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
 		execv(path, (char *const *)argv);
 		fprintf(stderr, "mailrootd: exec %s: %s\n", path, strerror(errno));
 		_exit(127);
 	}
+	sigprocmask(SIG_SETMASK, &saved_mask, NULL);
 	close(sv[1]);
 	p->pid = pid;
 	p->ready = 0;
