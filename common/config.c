@@ -599,9 +599,9 @@ config_finish(struct parser *p)
 	}
 }
 
-struct config *
-config_parse(FILE *fp, const char *file, void (*report)(const char *, void *),
-    void *arg)
+static struct config *
+parse_file(FILE *fp, const char *file, int lenient,
+    void (*report)(const char *, void *), void *arg)
 {
 	struct parser p;
 	struct config *c;
@@ -643,7 +643,7 @@ config_parse(FILE *fp, const char *file, void (*report)(const char *, void *),
 		perr(&p, "read error: %s", strerror(errno));
 	}
 	config_finish(&p);
-	if (p.errors) {
+	if (p.errors && !lenient) {
 		config_free(c);
 		return NULL;
 	}
@@ -651,7 +651,15 @@ config_parse(FILE *fp, const char *file, void (*report)(const char *, void *),
 }
 
 struct config *
-config_load(const char *path, void (*report)(const char *, void *), void *arg)
+config_parse(FILE *fp, const char *file, void (*report)(const char *, void *),
+    void *arg)
+{
+	return parse_file(fp, file, 0, report, arg);
+}
+
+static struct config *
+load_file(const char *path, int lenient, void (*report)(const char *, void *),
+    void *arg)
 {
 	struct config *c;
 	char msg[PATH_MAX + 64];
@@ -665,9 +673,21 @@ config_load(const char *path, void (*report)(const char *, void *), void *arg)
 			fprintf(stderr, "%s\n", msg);
 		return NULL;
 	}
-	c = config_parse(fp, path, report, arg);
+	c = parse_file(fp, path, lenient, report, arg);
 	fclose(fp);
 	return c;
+}
+
+struct config *
+config_load(const char *path, void (*report)(const char *, void *), void *arg)
+{
+	return load_file(path, 0, report, arg);
+}
+
+struct config *
+config_load_lenient(const char *path, void (*report)(const char *, void *), void *arg)
+{
+	return load_file(path, 1, report, arg);
 }
 
 void

@@ -66,6 +66,14 @@ struct config *config_parse(FILE *fp, const char *file,
 /* Open and parse `path`; NULL on error (reported as above). */
 struct config *config_load(const char *path,
     void (*report)(const char *msg, void *arg), void *arg);
+/*
+ * The same, but a file with errors still gives a config: each statement in
+ * error is left at its default.  For smtpctl, which needs only where the
+ * control socket and pidfile are, and must stop a suite whose file now has
+ * a typo.  NULL only when the file cannot be read.
+ */
+struct config *config_load_lenient(const char *path,
+    void (*report)(const char *msg, void *arg), void *arg);
 void config_free(struct config *);
 
 /* 1 when `domain` is the default domain or an alias domain (case-insensitive). */

@@ -63,7 +63,7 @@ report_collect(const char *msg, void *arg)
 	struct report_buf *rb = arg;
 
 	if (rb->buf[0])
-		strlcat(rb->buf, "; ", rb->sz);
+		strlcat(rb->buf, "\n", rb->sz);
 	strlcat(rb->buf, msg, rb->sz);
 	log_warnx("%s", msg);
 }

@@ -27,6 +27,13 @@
 static const char *conf_file = CONF_DEFAULT_FILE;
 static struct config *conf;
 
+static void
+ignore_report(const char *msg, void *arg)
+{
+	(void)msg;
+	(void)arg;
+}
+
 static void __attribute__((noreturn))
 usage(void)
 {
@@ -234,8 +241,13 @@ main(int argc, char **argv)
 		usage();
 	cmd = argv[0];
 	log_init("smtpctl", 1);
-	if ((conf = config_load(conf_file, NULL, NULL)) == NULL)
-		errx(1, "%s: configuration has errors", conf_file);
+	/*
+	 * Only the control socket and pidfile are needed here: errors elsewhere
+	 * in the file must not keep an operator from stopping the suite.  start
+	 * and reload report them (mailrootd checks the file whole).
+	 */
+	if ((conf = config_load_lenient(conf_file, ignore_report, NULL)) == NULL)
+		err(1, "%s", conf_file);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (strcmp(cmd, "start") == 0)
