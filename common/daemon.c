@@ -147,6 +147,7 @@ daemon_main(int argc, char **argv, enum proc_id self, const struct daemon_ops *o
 	const char *name = proc_name(self);
 	const char *user = NULL, *group = NULL, *root = NULL;
 	struct event *sigterm, *sigint;
+	struct event_config *cfg;
 	int ch, foreground = 0, verbose = 0;
 
 	ops = o;
@@ -173,8 +174,13 @@ daemon_main(int argc, char **argv, enum proc_id self, const struct daemon_ops *o
 
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
-	if ((env->base = event_base_new()) == NULL)
+	/* The epoll changelist merges the many event changes of one loop turn. */
+	if ((cfg = event_config_new()) == NULL)
+		fatalx("event_config_new");
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	if ((env->base = event_base_new_with_config(cfg)) == NULL)
 		fatalx("event_base_new");
+	event_config_free(cfg);
 	event_base_priority_init(env->base, 2);
 	sigterm = evsignal_new(env->base, SIGTERM, on_signal, NULL);
 	sigint = evsignal_new(env->base, SIGINT, on_signal, NULL);

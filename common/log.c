@@ -16,6 +16,7 @@
 #include "log.h"
 
 static const char *log_ident = "mailroot";
+static long log_pid;
 static int log_stderr = 1;
 static int log_verbose;
 
@@ -24,6 +25,7 @@ log_init(const char *ident, int to_stderr)
 {
 	log_ident = ident;
 	log_stderr = to_stderr;
+	log_pid = (long)getpid();
 	if (!to_stderr)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 	tzset();
@@ -61,7 +63,7 @@ vlog(int pri, const char *fmt, va_list ap, const char *errstr)
 	localtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	n = snprintf(line, sizeof(line), "%s.%03ld %s[%ld]: %s%s%s\n", ts,
-	    now.tv_nsec / 1000000, log_ident, (long)getpid(), msg,
+	    now.tv_nsec / 1000000, log_ident, log_pid, msg,
 	    errstr ? ": " : "", errstr ? errstr : "");
 	if (n < 0)
 		return;

@@ -35,6 +35,8 @@ struct qmsg {
 	uint32_t	 reqid;		/* the commit request, for the reply */
 	enum qmsg_state	 state;
 	int		 dropped;	/* local recipients were delivered in this batch */
+	int		 envfd;		/* Queue/tmp/<id>.env being committed, or -1 */
+	int		 dropfd;	/* Drop/.<id>.tmp of a direct commit, or -1 */
 	struct envelope	 env;
 };
 TAILQ_HEAD(qmsg_list, qmsg);
@@ -65,6 +67,9 @@ int	rcpt_is_local(const char *addr);
 /* Write Drop/<id>.eml for these recipients (IIS format), fsync'd; -1 with why. */
 int	drop_deliver(const char *id, const char *sender, const char *const *rcpts,
 	    size_t nrcpts, int content_fd, char *why, size_t whysz);
+int	drop_write(const char *id, const char *sender, const char *const *rcpts,
+	    size_t nrcpts, int content_fd, int *fdp, char *why, size_t whysz);
+int	drop_commit(const char *id, int fd, char *why, size_t whysz);
 /* Copy at most `limit` octets of `in` (from offset 0) to the end of `out`. */
 int	copy_content(int in, int out, uint64_t limit, int *truncated);
 int	drop_sync(void);

@@ -67,15 +67,21 @@ limited:
 	return 0;
 }
 
+/*
+ * Write Drop/.<id>.tmp for these recipients and start its writeback; the
+ * caller makes it durable with drop_commit().  Returns the open descriptor,
+ * 0 (*fdp = -1) when Drop/<id>.eml is there already, or -1 with why.
+ */
 int
-drop_deliver(const char *id, const char *sender, const char *const *rcpts,
-    size_t nrcpts, int content_fd, char *why, size_t whysz)
+drop_write(const char *id, const char *sender, const char *const *rcpts,
+    size_t nrcpts, int content_fd, int *fdp, char *why, size_t whysz)
 {
 	char name[QUEUEID_LEN + 8], tmp[QUEUEID_LEN + 8];
 	struct evbuffer *hdr;
 	size_t i;
 	int fd, trunc, saved;
 
+	*fdp = -1;
 	snprintf(name, sizeof(name), "%s.eml", id);
 	snprintf(tmp, sizeof(tmp), ".%s.tmp", id);
 	/* Delivered before a crash, with the queue not yet told: not twice. */
@@ -97,27 +103,54 @@ drop_deliver(const char *id, const char *sender, const char *const *rcpts,
 	while (evbuffer_get_length(hdr) > 0)
 		if (evbuffer_write(hdr, fd) <= 0)
 			goto fail_unlink;
-	if (copy_content(content_fd, fd, UINT64_MAX, &trunc) == -1 || fsync(fd) == -1)
+	if (copy_content(content_fd, fd, UINT64_MAX, &trunc) == -1)
 		goto fail_unlink;
-	if (close(fd) == -1) {
-		fd = -1;
-		goto fail_unlink;
-	}
-	fd = -1;
-	if (renameat(qdirs.drop, tmp, qdirs.drop, name) == -1)
-		goto fail_unlink;
+	/* Start writing now: the fsync of a whole batch then costs one journal commit. */
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	evbuffer_free(hdr);
-	return 0;
+	*fdp = fd;
+	return 1;
 fail_unlink:
 	saved = errno;
+	close(fd);
+	fd = -1;
 	(void)unlinkat(qdirs.drop, tmp, 0);
 	errno = saved;
 fail:
-	snprintf(why, whysz, "Drop/%s: %s", name, strerror(errno));
-	if (fd != -1)
-		close(fd);
+	snprintf(why, whysz, "Drop/%s: %s", tmp, strerror(errno));
 	evbuffer_free(hdr);
 	return -1;
+}
+
+/* fsync and close what drop_write() wrote, and rename it into Drop/. */
+int
+drop_commit(const char *id, int fd, char *why, size_t whysz)
+{
+	char name[QUEUEID_LEN + 8], tmp[QUEUEID_LEN + 8];
+	int r;
+
+	snprintf(name, sizeof(name), "%s.eml", id);
+	snprintf(tmp, sizeof(tmp), ".%s.tmp", id);
+	r = fsync(fd);
+	if (close(fd) == -1)
+		r = -1;
+	if (r == -1 || renameat(qdirs.drop, tmp, qdirs.drop, name) == -1) {
+		snprintf(why, whysz, "Drop/%s: %s", name, strerror(errno));
+		(void)unlinkat(qdirs.drop, tmp, 0);
+		return -1;
+	}
+	return 0;
+}
+
+int
+drop_deliver(const char *id, const char *sender, const char *const *rcpts,
+    size_t nrcpts, int content_fd, char *why, size_t whysz)
+{
+	int fd, r;
+
+	if ((r = drop_write(id, sender, rcpts, nrcpts, content_fd, &fd, why, whysz)) <= 0)
+		return r;
+	return drop_commit(id, fd, why, whysz);
 }
 
 int

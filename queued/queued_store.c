@@ -112,6 +112,10 @@ qmsg_free(struct qmsg *q)
 {
 	if (q->fd != -1)
 		close(q->fd);
+	if (q->envfd != -1)
+		close(q->envfd);
+	if (q->dropfd != -1)
+		close(q->dropfd);
 	envelope_free(&q->env);
 	free(q);
 }
@@ -159,13 +163,18 @@ store_open(struct producer *p, uint32_t reqid)
 		free(q);
 		return;
 	}
-	/* The producer gets its own descriptor, opened write-only. */
-	if ((wfd = openat(qdirs.tmp, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		log_warn("reopen Queue/tmp/%s", name);
+	/*
+	 * The producer gets a duplicate of the descriptor: it can reach no
+	 * other file, and reading back what it wrote itself gives it nothing.
+	 * (A second open(2) here would cost a directory lookup per message.)
+	 */
+	if ((wfd = fcntl(q->fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		log_warn("dup Queue/tmp/%s", name);
 		producer_reply_failed(p, reqid, 1, "cannot create queue file");
 		qmsg_discard(q);
 		return;
 	}
+	q->envfd = q->dropfd = -1;
 	q->owner = p;
 	q->owner_gen = p->gen;
 	q->state = QMSG_OPEN;
@@ -286,9 +295,12 @@ store_producer_gone(struct producer *p)
 	p->nopen = 0;
 }
 
-/* Write Queue/tmp/<id>.env and fsync it. */
+/*
+ * Write an envelope file.  With fdp NULL it is fsync'd and closed; else its
+ * writeback is started and the open descriptor left for the caller to fsync.
+ */
 static int
-write_envelope(int dirfd, const struct envelope *e, const char *name)
+write_envelope(int dirfd, const struct envelope *e, const char *name, int *fdp)
 {
 	struct evbuffer *b;
 	int fd, r = -1, saved;
@@ -303,6 +315,12 @@ write_envelope(int dirfd, const struct envelope *e, const char *name)
 	while (evbuffer_get_length(b) > 0)
 		if (evbuffer_write(b, fd) <= 0)
 			break;
+	if (evbuffer_get_length(b) == 0 && fdp != NULL) {
+		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		*fdp = fd;
+		evbuffer_free(b);
+		return 0;
+	}
 	if (evbuffer_get_length(b) == 0 && fsync(fd) == 0)
 		r = 0;
 	saved = errno;
@@ -379,7 +397,7 @@ finish_message(const struct envelope *e, int changed)
 		return;
 	snprintf(tmpname, sizeof(tmpname), "%s.env", e->id);
 	snprintf(name, sizeof(name), "%s.env", e->id);
-	if (write_envelope(qdirs.tmp, e, tmpname) == -1 ||
+	if (write_envelope(qdirs.tmp, e, tmpname, NULL) == -1 ||
 	    renameat(qdirs.tmp, tmpname, qdirs.queue, name) == -1)
 		log_warn("%s: cannot record delivery progress (will retry)", e->id);
 }
@@ -396,9 +414,9 @@ reply_committed(struct qmsg *q)
 	ipc_send(q->owner->ipc, &m);
 }
 
-/* Refuse one batch member: reply, log, remove its temporaries. */
+/* Refuse one member of a commit list: reply, log, remove its temporaries. */
 static void
-batch_fail(struct qmsg *q, const char *what)
+commit_fail(struct qmsg_list *list, struct qmsg *q, const char *what)
 {
 	int full = errno == ENOSPC || errno == EDQUOT;
 
@@ -406,77 +424,187 @@ batch_fail(struct qmsg *q, const char *what)
 	if (q->owner->ipc && q->owner->gen == q->owner_gen)
 		producer_reply_failed(q->owner, q->reqid, 1, full ?
 		    "insufficient system storage" : "queue write error");
-	TAILQ_REMOVE(&batch, q, entry);
+	TAILQ_REMOVE(list, q, entry);
 	qmsg_discard(q);
 }
 
+static void
+log_accepted(const struct qmsg *q)
+{
+	struct stat st;
+
+	if (fstat(q->fd, &st) == -1)
+		st.st_size = 0;
+	log_info("%s status=accepted from=<%s> nrcpt=%zu size=%lld via=%s",
+	    q->id, q->env.sender, q->env.nrcpts, (long long)st.st_size,
+	    proc_name(q->owner->id));
+}
+
+/* Every recipient is in a local domain: the message may go straight to Drop/. */
+static int
+all_local(const struct envelope *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->nrcpts; i++)
+		if (!rcpt_is_local(e->rcpts[i].addr))
+			return 0;
+	return 1;
+}
+
 /*
- * Group commit.  Order matters: all content is fsync'd and all envelopes
- * written before any rename, so a crash leaves each message either wholly
- * in Queue/ or only in Queue/tmp/ (removed at the next start).
+ * Direct commit of messages whose recipients are all local: one durable
+ * write each, straight into Drop/.  Every Drop file of the list is written
+ * (writeback started), then each is fsync'd (the first fsync's journal
+ * commit carries the others) and renamed in, then Drop/ is fsync'd once;
+ * only then is each producer answered.  The content file in Queue/tmp/ was
+ * never made durable: it is removed.
  */
 static void
-flush_cb(evutil_socket_t fd, short ev, void *arg)
+commit_direct(struct qmsg_list *list)
+{
+	char why[256], name[QUEUEID_LEN + 8];
+	const char **rcpts;
+	struct qmsg *q, *t;
+	size_t i;
+
+	TAILQ_FOREACH_SAFE(q, list, entry, t) {
+		if ((rcpts = reallocarray(NULL, q->env.nrcpts, sizeof(*rcpts))) == NULL) {
+			commit_fail(list, q, "out of memory");
+			continue;
+		}
+		for (i = 0; i < q->env.nrcpts; i++)
+			rcpts[i] = q->env.rcpts[i].addr;
+		if (drop_write(q->id, q->env.sender, rcpts, q->env.nrcpts, q->fd,
+		    &q->dropfd, why, sizeof(why)) == -1)
+			commit_fail(list, q, why);
+		free(rcpts);
+	}
+	TAILQ_FOREACH_SAFE(q, list, entry, t) {
+		if (q->dropfd == -1)
+			continue;
+		if (drop_commit(q->id, q->dropfd, why, sizeof(why)) == -1) {
+			q->dropfd = -1;
+			commit_fail(list, q, why);
+			continue;
+		}
+		q->dropfd = -1;
+	}
+	if (TAILQ_EMPTY(list))
+		return;
+	if (drop_sync() == -1) {
+		/* Visible in Drop/ but not durable: say 451; a retry may duplicate. */
+		TAILQ_FOREACH_SAFE(q, list, entry, t)
+			commit_fail(list, q, "fsync Drop/");
+		return;
+	}
+	TAILQ_FOREACH(q, list, entry) {
+		reply_committed(q);
+		log_accepted(q);
+		for (i = 0; i < q->env.nrcpts; i++)
+			log_info("%s status=delivered to=<%s> relay=local", q->id,
+			    q->env.rcpts[i].addr);
+		snprintf(name, sizeof(name), "%s.eml", q->id);
+		(void)unlinkat(qdirs.tmp, name, 0);
+	}
+}
+
+/*
+ * Commit into Queue/.  Order matters: all content and envelopes are written
+ * and fsync'd before any rename, so a crash leaves each message either
+ * wholly in Queue/ or only in Queue/tmp/ (removed at the next start).  Then
+ * its local recipients are delivered into Drop/.
+ */
+static void
+commit_queue(struct qmsg_list *list)
 {
 	char name[QUEUEID_LEN + 8];
 	struct qmsg *q, *t;
-	struct stat st;
 	int ndrop = 0;
 
-	(void)fd;
-	(void)ev;
-	(void)arg;
-	TAILQ_FOREACH_SAFE(q, &batch, entry, t) {
+	TAILQ_FOREACH_SAFE(q, list, entry, t) {
 		snprintf(name, sizeof(name), "%s.env", q->id);
-		if (fsync(q->fd) == -1)
-			batch_fail(q, "fsync content");
-		else if (write_envelope(qdirs.tmp, &q->env, name) == -1)
-			batch_fail(q, "write envelope");
+		(void)sync_file_range(q->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		if (write_envelope(qdirs.tmp, &q->env, name, &q->envfd) == -1)
+			commit_fail(list, q, "write envelope");
 	}
-	TAILQ_FOREACH_SAFE(q, &batch, entry, t) {
+	TAILQ_FOREACH_SAFE(q, list, entry, t) {
+		if (fsync(q->fd) == -1 || fsync(q->envfd) == -1) {
+			commit_fail(list, q, "fsync queue files");
+			continue;
+		}
+		close(q->envfd);
+		q->envfd = -1;
+	}
+	TAILQ_FOREACH_SAFE(q, list, entry, t) {
 		snprintf(name, sizeof(name), "%s.eml", q->id);
 		if (renameat(qdirs.tmp, name, qdirs.queue, name) == -1) {
-			batch_fail(q, "rename content into Queue/");
+			commit_fail(list, q, "rename content into Queue/");
 			continue;
 		}
 		snprintf(name, sizeof(name), "%s.env", q->id);
 		if (renameat(qdirs.tmp, name, qdirs.queue, name) == -1) {
 			snprintf(name, sizeof(name), "%s.eml", q->id);
 			(void)unlinkat(qdirs.queue, name, 0);
-			batch_fail(q, "rename envelope into Queue/");
+			commit_fail(list, q, "rename envelope into Queue/");
 		}
 	}
-	if (TAILQ_EMPTY(&batch))
+	if (TAILQ_EMPTY(list))
 		return;
 	if (fsync(qdirs.queue) == -1) {
 		/* Not durable: nobody may be told it is. */
-		TAILQ_FOREACH_SAFE(q, &batch, entry, t) {
+		TAILQ_FOREACH_SAFE(q, list, entry, t) {
 			snprintf(name, sizeof(name), "%s.eml", q->id);
 			(void)unlinkat(qdirs.queue, name, 0);
 			snprintf(name, sizeof(name), "%s.env", q->id);
 			(void)unlinkat(qdirs.queue, name, 0);
-			batch_fail(q, "fsync Queue/");
+			commit_fail(list, q, "fsync Queue/");
 		}
 		return;
 	}
-	TAILQ_FOREACH(q, &batch, entry) {
+	TAILQ_FOREACH(q, list, entry) {
 		reply_committed(q);
-		if (fstat(q->fd, &st) == -1)
-			st.st_size = 0;
-		log_info("%s status=accepted from=<%s> nrcpt=%zu size=%lld via=%s",
-		    q->id, q->env.sender, q->env.nrcpts, (long long)st.st_size,
-		    proc_name(q->owner->id));
+		log_accepted(q);
 	}
-	/* Local delivery of the whole batch, then one fsync of Drop/. */
-	TAILQ_FOREACH(q, &batch, entry)
+	/* Local delivery of the whole list, then one fsync of Drop/. */
+	TAILQ_FOREACH(q, list, entry)
 		ndrop += q->dropped = deliver_local(&q->env, q->fd);
 	if (ndrop > 0 && drop_sync() == -1)
 		log_warn("fsync Drop/ (messages stay queued)");
 	else
-		TAILQ_FOREACH(q, &batch, entry)
+		TAILQ_FOREACH(q, list, entry)
 			finish_message(&q->env, q->dropped);
+}
+
+/*
+ * Group commit: the commits that arrived in one turn of the event loop are
+ * made durable together.
+ */
+static void
+flush_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct qmsg_list direct = TAILQ_HEAD_INITIALIZER(direct);
+	struct qmsg_list queue = TAILQ_HEAD_INITIALIZER(queue);
+	struct qmsg *q;
+
+	(void)fd;
+	(void)ev;
+	(void)arg;
 	while ((q = TAILQ_FIRST(&batch)) != NULL) {
 		TAILQ_REMOVE(&batch, q, entry);
+		if (all_local(&q->env))
+			TAILQ_INSERT_TAIL(&direct, q, entry);
+		else
+			TAILQ_INSERT_TAIL(&queue, q, entry);
+	}
+	commit_direct(&direct);
+	commit_queue(&queue);
+	while ((q = TAILQ_FIRST(&direct)) != NULL) {
+		TAILQ_REMOVE(&direct, q, entry);
+		qmsg_free(q);
+	}
+	while ((q = TAILQ_FIRST(&queue)) != NULL) {
+		TAILQ_REMOVE(&queue, q, entry);
 		qmsg_free(q);
 	}
 }
