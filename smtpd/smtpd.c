@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "ipc.h"
 #include "log.h"
 #include "smtpd.h"
 
@@ -33,8 +34,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
 	(void)l;
-	(void)arg;
-	session_accept(fd, sa, (socklen_t)salen);
+	/* arg: the listener's index, which says its options (auth, ...). */
+	session_accept(fd, sa, (socklen_t)salen, (uint32_t)(uintptr_t)arg);
 }
 
 static void
@@ -56,7 +57,7 @@ smtpd_listener(uint32_t index, int fd)
 	if (listeners[index])
 		evconnlistener_free(listeners[index]);
 	evutil_make_socket_nonblocking(fd);
-	listeners[index] = evconnlistener_new(env->base, accept_cb, NULL,
+	listeners[index] = evconnlistener_new(env->base, accept_cb, (void *)(uintptr_t)index,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (listeners[index] == NULL) {
 		log_warnx("cannot serve listener %u", index);
@@ -94,11 +95,24 @@ smtpd_pause(int on)
 	log_info("%s", on ? "paused: new connections get 421" : "resumed");
 }
 
+/* Messages from the supervisor beyond the common ones. */
+static int
+smtpd_message(struct ipc_msg *msg)
+{
+	if (msg->type == DAEMON_AUTH_RESULT) {
+		if (auth_result(msg) == -1)
+			log_warnx("malformed DAEMON_AUTH_RESULT from the supervisor");
+		return 0;
+	}
+	return -1;
+}
+
 static const struct daemon_ops smtpd_ops = {
 	.config = smtpd_config,
 	.peer = smtpd_peer,
 	.listener = smtpd_listener,
 	.pause = smtpd_pause,
+	.message = smtpd_message,
 };
 
 int
