@@ -78,13 +78,46 @@ smtpd_peer(enum proc_id peer, int fd)
 	queue_link_set(fd);
 }
 
+/*
+ * The sockets are those of the first configuration: if a reload changed the
+ * listen lines, a session's listener index would name another line's
+ * options (auth, require-auth).  Keep the running lines until the restart
+ * that binds the new ones, as mailrootd does.  -1 when out of memory.
+ */
+static int
+keep_listeners(struct config *c, const struct config *old)
+{
+	const struct listener_conf *a, *b;
+	struct listener_conf *l;
+
+	for (a = TAILQ_FIRST(&c->listeners), b = TAILQ_FIRST(&old->listeners);
+	    a && b; a = TAILQ_NEXT(a, entry), b = TAILQ_NEXT(b, entry))
+		if (a->port != b->port || strcmp(a->addr, b->addr) != 0)
+			break;
+	if (a == NULL && b == NULL)
+		return 0;
+	while ((l = TAILQ_FIRST(&c->listeners)) != NULL) {
+		TAILQ_REMOVE(&c->listeners, l, entry);
+		free(l);
+	}
+	TAILQ_FOREACH(b, &old->listeners, entry) {
+		if ((l = malloc(sizeof(*l))) == NULL)
+			return -1;
+		*l = *b;
+		TAILQ_INSERT_TAIL(&c->listeners, l, entry);
+	}
+	log_warnx("reload: the listen lines changed; their options take effect "
+	    "at the next start");
+	return 0;
+}
+
 static int
 smtpd_config(struct config *c, const struct config *old, char *why, size_t whysz)
 {
-	(void)c;
-	(void)old;
-	(void)why;
-	(void)whysz;
+	if (old && keep_listeners(c, old) == -1) {
+		strlcpy(why, "out of memory", whysz);
+		return -1;
+	}
 	return 0;
 }
 

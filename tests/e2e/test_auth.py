@@ -469,3 +469,22 @@ def test_smtpd_never_holds_the_table(suite):
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, \
         "_smtpd could open the table (status %r)" % status
+
+
+@options(start=False)
+def test_reload_that_moves_listen_lines_keeps_their_options(suite):
+    table = configure(suite, opts="require-auth auth-plaintext")
+    # A new line ahead of the running one: its socket is not bound until a
+    # restart, and the running listener must keep require-auth.
+    suite.write_config({"listen": "on 127.0.0.1 port %d" % free_port(),
+                        "auth-table": '"%s"' % table})
+    with open(suite.conf_path, "a") as f:
+        f.write("listen on 127.0.0.1 port %d require-auth auth-plaintext\n" % suite.port)
+    r = suite.smtpctl("reload")
+    assert r.returncode == 0, "reload: %r" % (r,)
+    wait_for(lambda: "their options take effect at the next start" in suite.log_text(), 5,
+             "smtpd to keep its listen lines")
+    with suite.raw() as c:
+        assert "AUTH PLAIN LOGIN" in ehlo(c)
+        code, text = c.cmd("MAIL FROM:<a@example.org>")
+        assert code == 530, "require-auth lost by the reload: %r" % text
