@@ -22,7 +22,6 @@
 #define __unused __attribute__((unused))
 #endif
 #include <sys/tree.h>
-#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,17 +32,16 @@
 #include <bsd/vis.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <openssl/evp.h>
 
 #include "config.h"
 #include "daemon.h"
 #include "ipc.h"
 #include "log.h"
+#include "sasl.h"
 #include "smtpd.h"
 #include "util.h"
 
-/* RFC 4954 4: a line of the exchange is at most 12288 octets, CRLF apart. */
-#define AUTH_LINE_MAX		12288
+#define AUTH_LINE_MAX		SASL_LINE_MAX
 /* Decoded PLAIN response: authzid NUL authcid NUL passwd. */
 #define PLAIN_MAX		(AUTH_USER_MAX + 1 + AUTH_USER_MAX + 1 + AUTH_PASS_MAX)
 /* Client addresses whose failures are remembered at once. */
@@ -240,38 +238,6 @@ user_esc(char *dst, size_t dstsz, const char *user, size_t len)
 	return dst;
 }
 
-/*
- * RFC 4648 4 base64, strictly: a multiple of four characters of the
- * alphabet, '=' only as one or two pads at the end.  Returns the decoded
- * length, or -1.  `out` holds at least len / 4 * 3 octets.
- */
-static int
-b64_decode(const char *in, size_t len, unsigned char *out, size_t outsz)
-{
-	size_t i, pad = 0;
-	int n;
-
-	if (len % 4 != 0 || len / 4 * 3 > outsz || len > INT32_MAX)
-		return -1;
-	for (i = 0; i < len; i++) {
-		if (in[i] == '=') {
-			pad++;
-			continue;
-		}
-		if (pad > 0 || !(isalnum((unsigned char)in[i]) || in[i] == '+' ||
-		    in[i] == '/'))
-			return -1;
-	}
-	if (pad > 2)
-		return -1;
-	if (len == 0)
-		return 0;
-	if ((n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len)) < 0 ||
-	    (size_t)n < pad)
-		return -1;
-	return n - (int)pad;
-}
-
 static void
 exchange_end(struct auth_session *a)
 {
@@ -408,38 +374,31 @@ plain_response(struct session *s, const unsigned char *buf, size_t len)
 {
 	struct auth_session *a = s->auth;
 	char pass[AUTH_PASS_MAX + 1];
-	const unsigned char *nul1, *nul2;
-	size_t zlen, clen, plen;
+	struct sasl_plain pl;
 
-	if ((nul1 = memchr(buf, '\0', len)) == NULL ||
-	    (nul2 = memchr(nul1 + 1, '\0', len - (size_t)(nul1 + 1 - buf))) == NULL ||
-	    memchr(nul2 + 1, '\0', len - (size_t)(nul2 + 1 - buf)) != NULL) {
+	if (sasl_plain_split(buf, len, &pl) == -1) {
 		exchange_end(a);
 		session_reply(s, "501 5.5.2 Malformed PLAIN response");
 		return;
 	}
-	zlen = (size_t)(nul1 - buf);
-	clen = (size_t)(nul2 - nul1 - 1);
-	plen = len - (size_t)(nul2 + 1 - buf);
-	if (clen > AUTH_USER_MAX) {
+	if (pl.clen > AUTH_USER_MAX) {
 		a->user_bad = 1;
-		memcpy(a->user, nul1 + 1, AUTH_USER_MAX);
-		a->user[AUTH_USER_MAX] = '\0';
-	} else {
-		memcpy(a->user, nul1 + 1, clen);
-		a->user[clen] = '\0';
+		pl.clen = AUTH_USER_MAX;
 	}
-	if (plen > AUTH_PASS_MAX) {
+	memcpy(a->user, pl.authcid, pl.clen);
+	a->user[pl.clen] = '\0';
+	if (pl.plen > AUTH_PASS_MAX) {
 		auth_fail(s, "password-too-long");
 		return;
 	}
 	/* We do not act for others: an authzid must be the authcid itself. */
-	if (zlen > 0 && (zlen != clen || memcmp(buf, nul1 + 1, clen) != 0)) {
+	if (pl.zlen > 0 && (a->user_bad || pl.zlen != pl.clen ||
+	    memcmp(pl.authzid, pl.authcid, pl.clen) != 0)) {
 		auth_fail(s, "authzid");
 		return;
 	}
-	memcpy(pass, nul2 + 1, plen);
-	pass[plen] = '\0';
+	memcpy(pass, pl.passwd, pl.plen);
+	pass[pl.plen] = '\0';
 	auth_check(s, pass);
 	explicit_bzero(pass, sizeof(pass));
 }
@@ -483,7 +442,7 @@ static void
 auth_response(struct session *s, const char *line, size_t len)
 {
 	struct auth_session *a = s->auth;
-	unsigned char buf[AUTH_LINE_MAX / 4 * 3];
+	unsigned char buf[SASL_DECODED_MAX];
 	int n;
 
 	/* RFC 4954 4: "*" cancels the exchange. */
@@ -492,7 +451,7 @@ auth_response(struct session *s, const char *line, size_t len)
 		session_reply(s, "501 5.0.0 Authentication cancelled");
 		return;
 	}
-	if ((n = b64_decode(line, len, buf, sizeof(buf))) == -1) {
+	if ((n = sasl_b64_decode(line, len, buf, sizeof(buf))) == -1) {
 		exchange_end(a);
 		session_reply(s, "501 5.5.2 Cannot decode the base64 response");
 		return;

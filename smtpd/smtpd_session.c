@@ -537,6 +537,8 @@ session_process(struct session *s)
 		}
 		s->bytes_in += consumed;
 		session_command(s, (const char *)p, linelen);
+		/* The line may hold an AUTH initial response: scrub it. */
+		explicit_bzero(p, consumed);
 		/* The handler may have closed the session. */
 		if (s->state == S_CLOSING)
 			return;
