@@ -245,7 +245,7 @@ kw_alias_domain(struct parser *p, int ac, char **av)
 	}
 }
 
-/* listen on ADDRESS [port N] */
+/* listen on ADDRESS [port N] [auth] [require-auth] [auth-plaintext] */
 static void
 kw_listen(struct parser *p, int ac, char **av)
 {
@@ -255,7 +255,7 @@ kw_listen(struct parser *p, int ac, char **av)
 	const char *addr;
 	long port = 25;
 	char *end;
-	int i;
+	int i, auth = 0, require_auth = 0, auth_plaintext = 0;
 
 	if (strcmp(av[1], "on") != 0) {
 		perr(p, "expected \"listen on ADDRESS [port N]\"");
@@ -282,6 +282,12 @@ kw_listen(struct parser *p, int ac, char **av)
 				return;
 			}
 			i++;
+		} else if (strcmp(av[i], "auth") == 0) {
+			auth = 1;
+		} else if (strcmp(av[i], "require-auth") == 0) {
+			auth = require_auth = 1;
+		} else if (strcmp(av[i], "auth-plaintext") == 0) {
+			auth = auth_plaintext = 1;
 		} else {
 			perr(p, "listen on: unknown option \"%s\"", av[i]);
 			return;
@@ -308,6 +314,9 @@ kw_listen(struct parser *p, int ac, char **av)
 	strlcpy(l->addr, addr, sizeof(l->addr));
 	l->port = (uint16_t)port;
 	l->line = p->line;
+	l->auth = auth;
+	l->require_auth = require_auth;
+	l->auth_plaintext = auth_plaintext;
 	TAILQ_INSERT_TAIL(&p->conf->listeners, l, entry);
 }
 
@@ -417,8 +426,48 @@ kw_pickup_interval(struct parser *p, int ac, char **av)
 		perr(p, "pickup-interval: bad time \"%s\" (use e.g. 5s, 1m)", av[1]);
 }
 
+static void
+kw_auth_table(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_path(p, p->conf->auth_table, sizeof(p->conf->auth_table), "auth-table", av[1]);
+}
+
+static void
+kw_auth_max_failures(struct parser *p, int ac, char **av)
+{
+	char *end;
+	unsigned long v;
+
+	(void)ac;
+	errno = 0;
+	v = strtoul(av[1], &end, 10);
+	if (errno || *end || end == av[1] || !isdigit((unsigned char)av[1][0]) ||
+	    v > 1000) {
+		perr(p, "auth-max-failures: bad number \"%s\" (0 to 1000)", av[1]);
+		return;
+	}
+	p->conf->auth_max_failures = (uint32_t)v;
+}
+
+static void
+kw_auth_failure_delay(struct parser *p, int ac, char **av)
+{
+	uint32_t v;
+
+	(void)ac;
+	if (config_parse_time(av[1], &v) == -1 || v > 300) {
+		perr(p, "auth-failure-delay: bad time \"%s\" (0 to 5m, e.g. 2s)", av[1]);
+		return;
+	}
+	p->conf->auth_failure_delay = v;
+}
+
 static const struct keyword keywords[] = {
 	{ "alias-domain",	1, MAX_TOKENS - 1, kw_alias_domain },
+	{ "auth-failure-delay",	1, 1, kw_auth_failure_delay },
+	{ "auth-max-failures",	1, 1, kw_auth_max_failures },
+	{ "auth-table",		1, 1, kw_auth_table },
 	{ "control-socket",	1, 1, kw_control_socket },
 	{ "default-domain",	1, 1, kw_default_domain },
 	{ "hostname",		1, 1, kw_hostname },
@@ -438,6 +487,7 @@ static const struct keyword keywords[] = {
 };
 
 const char *const config_keywords[] = {
+	"auth-failure-delay", "auth-max-failures", "auth-table",
 	"alias-domain", "control-socket", "default-domain", "hostname",
 	"idle-timeout", "listen", "log-file", "log-verbose", "mailroot",
 	"mailroot-group", "max-message-size", "max-recipients",
@@ -559,6 +609,9 @@ config_defaults(struct config *c)
 	c->max_recipients = 100;
 	c->idle_timeout = 600;
 	c->pickup_interval = 5;
+	strlcpy(c->auth_table, CONF_AUTH_TABLE_DEFAULT, sizeof(c->auth_table));
+	c->auth_max_failures = 3;
+	c->auth_failure_delay = 2;
 }
 
 /* Checks that need the whole file: defaults derived from other settings. */
@@ -706,6 +759,17 @@ config_free(struct config *c)
 		free(c->alias_domains[i]);
 	free(c->alias_domains);
 	free(c);
+}
+
+int
+config_auth_used(const struct config *c)
+{
+	const struct listener_conf *l;
+
+	TAILQ_FOREACH(l, &c->listeners, entry)
+		if (l->auth)
+			return 1;
+	return 0;
 }
 
 int

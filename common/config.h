@@ -18,12 +18,16 @@
 #define CONF_NAME_MAX		256
 #define CONF_USER_MAX		32
 #define CONF_LISTENERS_MAX	64
+#define CONF_AUTH_TABLE_DEFAULT	SYSCONFDIR "/mailroot/passwd"
 
 struct listener_conf {
 	TAILQ_ENTRY(listener_conf) entry;
 	char		 addr[64];	/* numeric address, or "*" for all */
 	uint16_t	 port;
 	int		 line;		/* where it was declared */
+	int		 auth;		/* offer SMTP AUTH */
+	int		 require_auth;	/* MAIL needs AUTH first (530 5.7.0) */
+	int		 auth_plaintext; /* offer AUTH without TLS too */
 };
 TAILQ_HEAD(listener_list, listener_conf);
 
@@ -53,6 +57,11 @@ struct config {
 	uint32_t	 idle_timeout;		/* seconds */
 	uint32_t	 pickup_interval;	/* seconds between rescans of Pickup/ */
 	int		 log_verbose;
+
+	/* SMTP AUTH: the password table (read by mailrootd only) and its limits */
+	char		 auth_table[PATH_MAX];
+	uint32_t	 auth_max_failures;	/* per client address and window; 0: no limit */
+	uint32_t	 auth_failure_delay;	/* seconds before each 535 */
 };
 
 /*
@@ -75,6 +84,9 @@ struct config *config_load(const char *path,
 struct config *config_load_lenient(const char *path,
     void (*report)(const char *msg, void *arg), void *arg);
 void config_free(struct config *);
+
+/* 1 when some listener offers AUTH (mailrootd then needs the password table). */
+int config_auth_used(const struct config *);
 
 /* 1 when `domain` is the default domain or an alias domain (case-insensitive). */
 int config_is_local_domain(const struct config *, const char *domain);

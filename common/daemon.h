@@ -36,6 +36,11 @@ struct daemon_ops {
 	void	(*go)(void);
 	/* Pause or resume (smtpd). */
 	void	(*pause)(int paused);
+	/*
+	 * Any other message from the supervisor (smtpd: DAEMON_AUTH_RESULT):
+	 * 0 when handled, -1 when this daemon does not expect it.
+	 */
+	int	(*message)(struct ipc_msg *);
 };
 
 /* The process-wide state every daemon has. */

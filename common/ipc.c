@@ -126,6 +126,9 @@ m_add_fd(struct mbuf *m, int fd)
 void
 m_free(struct mbuf *m)
 {
+	/* A frame may carry a secret (an AUTH password): scrub it first. */
+	if (m->buf)
+		explicit_bzero(m->buf, m->len);
 	free(m->buf);
 	m->buf = NULL;
 	if (m->fd != -1)

@@ -52,6 +52,11 @@ enum proto_type {
 	PRODUCER_MSG_FAILED,	/* u32 temporary (1) or permanent (0); str reason */
 	PRODUCER_BADMAIL_DONE,	/* str queueid of the Badmail entry */
 
+	/* smtpd -> mailrootd: check AUTH credentials (id = session id) */
+	SUPERVISOR_AUTH_CHECK,	/* str user, str password (common/auth.h limits) */
+	/* mailrootd -> smtpd: the answer (id = the request's) */
+	DAEMON_AUTH_RESULT,	/* u32 enum auth_result */
+
 	MSG_TYPE_MAX
 };
 

@@ -321,6 +321,13 @@ mrd_reload(char *why, size_t whysz)
 		log_warnx("reload refused; keeping the running configuration");
 		return -1;
 	}
+	/* The password table is reloaded with the file, or the reload fails. */
+	if (auth_table_load(c, why, whysz) == -1) {
+		log_warnx("reload refused: %s; keeping the running configuration", why);
+		config_free(c);
+		free(text);
+		return -1;
+	}
 	/* Settings bound at start-up stay; say so rather than pretend. */
 	for (a = TAILQ_FIRST(&c->listeners), b = TAILQ_FIRST(&mrd->conf->listeners);
 	    a && b; a = TAILQ_NEXT(a, entry), b = TAILQ_NEXT(b, entry))
@@ -403,6 +410,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
+		/* The password table too: its bad lines are warned about. */
+		if (auth_table_load(mrd->conf, err, sizeof(err)) == -1) {
+			fprintf(stderr, "mailrootd: %s\n", err);
+			return 1;
+		}
 		printf("%s: configuration OK\n", mrd->conf_path);
 		return 0;
 	}
@@ -439,6 +451,12 @@ main(int argc, char **argv)
 	TAILQ_FOREACH(l, &mrd->conf->listeners, entry)
 		log_info("listening on %s port %u", l->addr, l->port);
 
+	/* The password table: read here, never by smtpd. */
+	if (auth_table_load(mrd->conf, err, sizeof(err)) == -1) {
+		mrd_ready_report(err);
+		(void)unlink(mrd->conf->pidfile);
+		return 1;
+	}
 	if ((mrd->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
@@ -453,5 +471,6 @@ main(int argc, char **argv)
 	proc_start_all();
 	event_base_dispatch(mrd->base);
 	listen_close(mrd->listen_fds, mrd->nlisten);
+	auth_table_free();
 	return start_failed ? 1 : 0;
 }

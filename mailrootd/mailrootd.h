@@ -70,6 +70,14 @@ void	proc_send_config_all(void);
 void	proc_send_pause(int paused);
 void	proc_reap(void);
 
+/* mailrootd_auth.c: the AUTH password table and smtpd's checks */
+struct ipc_msg;
+/* (Re)load the table when a listener offers AUTH; -1 with err keeps the old one. */
+int	auth_table_load(const struct config *, char *err, size_t errsz);
+void	auth_table_free(void);
+/* Answer a SUPERVISOR_AUTH_CHECK of `p` (smtpd only). */
+void	auth_check(struct proc *p, struct ipc_msg *);
+
 /* mailrootd_control.c */
 int	control_open(const char *path, char *err, size_t errsz);
 void	control_close(void);

@@ -370,6 +370,9 @@ proc_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 		if (mrd->state == SUITE_STARTING)
 			mrd_ready_report(buf);
 		break;
+	case SUPERVISOR_AUTH_CHECK:
+		auth_check(p, msg);
+		break;
 	default:
 		log_warnx("unexpected %s from %s", proto_type_name(msg->type),
 		    proc_name(p->id));

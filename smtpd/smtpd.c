@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "ipc.h"
 #include "log.h"
 #include "smtpd.h"
 
@@ -33,8 +34,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
 	(void)l;
-	(void)arg;
-	session_accept(fd, sa, (socklen_t)salen);
+	/* arg: the listener's index, which says its options (auth, ...). */
+	session_accept(fd, sa, (socklen_t)salen, (uint32_t)(uintptr_t)arg);
 }
 
 static void
@@ -56,7 +57,7 @@ smtpd_listener(uint32_t index, int fd)
 	if (listeners[index])
 		evconnlistener_free(listeners[index]);
 	evutil_make_socket_nonblocking(fd);
-	listeners[index] = evconnlistener_new(env->base, accept_cb, NULL,
+	listeners[index] = evconnlistener_new(env->base, accept_cb, (void *)(uintptr_t)index,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (listeners[index] == NULL) {
 		log_warnx("cannot serve listener %u", index);
@@ -77,13 +78,46 @@ smtpd_peer(enum proc_id peer, int fd)
 	queue_link_set(fd);
 }
 
+/*
+ * The sockets are those of the first configuration: if a reload changed the
+ * listen lines, a session's listener index would name another line's
+ * options (auth, require-auth).  Keep the running lines until the restart
+ * that binds the new ones, as mailrootd does.  -1 when out of memory.
+ */
+static int
+keep_listeners(struct config *c, const struct config *old)
+{
+	const struct listener_conf *a, *b;
+	struct listener_conf *l;
+
+	for (a = TAILQ_FIRST(&c->listeners), b = TAILQ_FIRST(&old->listeners);
+	    a && b; a = TAILQ_NEXT(a, entry), b = TAILQ_NEXT(b, entry))
+		if (a->port != b->port || strcmp(a->addr, b->addr) != 0)
+			break;
+	if (a == NULL && b == NULL)
+		return 0;
+	while ((l = TAILQ_FIRST(&c->listeners)) != NULL) {
+		TAILQ_REMOVE(&c->listeners, l, entry);
+		free(l);
+	}
+	TAILQ_FOREACH(b, &old->listeners, entry) {
+		if ((l = malloc(sizeof(*l))) == NULL)
+			return -1;
+		*l = *b;
+		TAILQ_INSERT_TAIL(&c->listeners, l, entry);
+	}
+	log_warnx("reload: the listen lines changed; their options take effect "
+	    "at the next start");
+	return 0;
+}
+
 static int
 smtpd_config(struct config *c, const struct config *old, char *why, size_t whysz)
 {
-	(void)c;
-	(void)old;
-	(void)why;
-	(void)whysz;
+	if (old && keep_listeners(c, old) == -1) {
+		strlcpy(why, "out of memory", whysz);
+		return -1;
+	}
 	return 0;
 }
 
@@ -94,11 +128,24 @@ smtpd_pause(int on)
 	log_info("%s", on ? "paused: new connections get 421" : "resumed");
 }
 
+/* Messages from the supervisor beyond the common ones. */
+static int
+smtpd_message(struct ipc_msg *msg)
+{
+	if (msg->type == DAEMON_AUTH_RESULT) {
+		if (auth_result(msg) == -1)
+			log_warnx("malformed DAEMON_AUTH_RESULT from the supervisor");
+		return 0;
+	}
+	return -1;
+}
+
 static const struct daemon_ops smtpd_ops = {
 	.config = smtpd_config,
 	.peer = smtpd_peer,
 	.listener = smtpd_listener,
 	.pause = smtpd_pause,
+	.message = smtpd_message,
 };
 
 int

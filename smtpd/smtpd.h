@@ -8,12 +8,17 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "auth.h"
 #include "queueid.h"
 #include "smtp_data.h"
 #include "smtp_parse.h"
 
+struct auth_session;
 struct bufferevent;
 struct evbuffer;
+struct ipc_msg;
+struct listener_conf;
+struct smtp_cmd;
 
 enum session_state {
 	S_CONNECTED,		/* greeting sent, no HELO/EHLO yet */
@@ -46,19 +51,49 @@ struct session {
 	int			 discarding;	/* dropping an over-long command line */
 	uint32_t		 messages;
 	uint64_t		 bytes_in;
+	uint32_t		 listener;	/* index of the listener it came in on */
+	char			 auth_user[AUTH_USER_MAX + 1];	/* "" until AUTH succeeds */
+	struct auth_session	*auth;		/* an AUTH exchange (smtpd_auth.c), or NULL */
 };
 
 /* smtpd.c */
 int	smtpd_paused(void);
 
 /* smtpd_session.c */
-void	session_accept(int fd, const struct sockaddr *, socklen_t);
+void	session_accept(int fd, const struct sockaddr *, socklen_t, uint32_t listener);
 struct session *session_find(uint32_t id);
 /* Answers from queued to a session's request. */
 void	session_opened(struct session *, int fd, const char *qid);
 void	session_committed(struct session *);
 void	session_queue_failed(struct session *, int temporary, const char *reason);
 void	session_queue_lost(void);
+/* For smtpd_auth.c: a reply line; go on reading; last reply, then close. */
+void	session_reply(struct session *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	session_resume(struct session *);
+void	session_end(struct session *);
+
+/* smtpd_auth.c: SMTP AUTH (RFC 4954) with PLAIN and LOGIN */
+enum auth_input { AUTH_INPUT_NONE, AUTH_INPUT_WAIT, AUTH_INPUT_DONE };
+/* The listener a session came in on, or NULL after a reload dropped it. */
+const struct listener_conf *auth_listener(const struct session *);
+/* 1 when the session was secured with TLS (wired by the TLS module). */
+int	session_is_tls(const struct session *);
+/* 1 when EHLO should advertise AUTH on this session. */
+int	auth_offered(const struct session *);
+/* 1 when MAIL must be refused with 530 5.7.0 (require-auth, not yet authenticated). */
+int	auth_required(const struct session *);
+/* 1 when the client's address has used up its AUTH failures (421 4.7.0). */
+int	auth_blocked(const struct session *);
+/* "ESMTP", "ESMTPA", "ESMTPS", "ESMTPSA" for Received: (RFC 3848). */
+const char *auth_received_with(const struct session *);
+/* The AUTH command. */
+void	auth_command(struct session *, struct smtp_cmd *);
+/* Feed a continuation line of an exchange in progress from `in`. */
+enum auth_input auth_input(struct session *, struct evbuffer *in);
+/* DAEMON_AUTH_RESULT from mailrootd: 0 when it was well-formed. */
+int	auth_result(struct ipc_msg *);
+void	auth_session_free(struct session *);
 
 /* smtpd_queue.c: the link to queued */
 void	queue_link_set(int fd);

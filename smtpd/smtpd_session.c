@@ -132,6 +132,8 @@ cmd_helo(struct session *s, struct smtp_cmd *c)
 	else
 		reply(s, "250-SIZE");
 	reply(s, "250-8BITMIME");
+	if (auth_offered(s))
+		reply(s, "250-AUTH PLAIN LOGIN");
 	reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -143,9 +145,16 @@ cmd_mail(struct session *s, struct smtp_cmd *c)
 	char *end;
 	size_t i;
 
+	if (auth_required(s)) {
+		reply(s, "530 5.7.0 Authentication required");
+		return;
+	}
 	for (i = 0; i < c->nparams; i++) {
 		v = c->params[i].value;
-		if (strcmp(c->params[i].key, "SIZE") == 0) {
+		if (strcmp(c->params[i].key, "AUTH") == 0 && auth_offered(s)) {
+			/* RFC 4954 5: accepted, and not passed on (we do not relay). */
+			continue;
+		} else if (strcmp(c->params[i].key, "SIZE") == 0) {
 			errno = 0;
 			size = strtoull(v, &end, 10);
 			if (*v == '\0' || *end != '\0' || errno) {
@@ -301,7 +310,7 @@ static const struct {
 	{ SMTP_CMD_HELP, ANY_STATE, NULL, cmd_help },
 	{ SMTP_CMD_EXPN, ANY_STATE, NULL, cmd_not_implemented },
 	{ SMTP_CMD_STARTTLS, ANY_STATE, NULL, cmd_not_implemented },
-	{ SMTP_CMD_AUTH, ANY_STATE, NULL, cmd_not_implemented },
+	{ SMTP_CMD_AUTH, ANY_STATE, NULL, auth_command },
 	{ SMTP_CMD_BDAT, ANY_STATE, NULL, cmd_not_implemented },
 	{ SMTP_CMD_ETRN, ANY_STATE, NULL, cmd_not_implemented },
 };
@@ -374,7 +383,7 @@ write_received(struct session *s)
 	log_escape(helo, sizeof(helo), s->helo, strlen(s->helo));
 	evbuffer_add_printf(s->msgbuf, "Received: from %s (%s)\r\n\tby %s (Mailroot) "
 	    "with %s id %s", helo, s->literal, env->conf->hostname,
-	    s->esmtp ? "ESMTP" : "SMTP", s->qid);
+	    s->esmtp ? auth_received_with(s) : "SMTP", s->qid);
 	if (s->nrcpts == 1)
 		evbuffer_add_printf(s->msgbuf, "\r\n\tfor <%s>", s->rcpts[0]);
 	evbuffer_add_printf(s->msgbuf, "; %s\r\n", date);
@@ -493,6 +502,12 @@ session_process(struct session *s)
 	while (s->state != S_CLOSING && !s->waiting &&
 	    evbuffer_get_length(out) < OUTPUT_HIGH &&
 	    (avail = evbuffer_get_length(in)) > 0) {
+		/* An AUTH exchange reads its own lines (smtpd_auth.c). */
+		if (s->auth != NULL && (r = auth_input(s, in)) != AUTH_INPUT_NONE) {
+			if (r == AUTH_INPUT_WAIT || s->state == S_CLOSING)
+				break;
+			continue;
+		}
 		if (s->state == S_DATA) {
 			if (data_input(s, in))
 				data_done(s);
@@ -522,6 +537,8 @@ session_process(struct session *s)
 		}
 		s->bytes_in += consumed;
 		session_command(s, (const char *)p, linelen);
+		/* The line may hold an AUTH initial response: scrub it. */
+		explicit_bzero(p, consumed);
 		/* The handler may have closed the session. */
 		if (s->state == S_CLOSING)
 			return;
@@ -604,7 +621,7 @@ format_literal(struct session *s, const struct sockaddr *sa)
 }
 
 void
-session_accept(int fd, const struct sockaddr *sa, socklen_t salen)
+session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t listener)
 {
 	static const char paused_msg[] = "421 4.3.2 Service paused, try again later\r\n";
 	struct timeval tv = { env->conf->idle_timeout, 0 };
@@ -631,6 +648,7 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 		next_id = 1;
 	s->msgfd = -1;
 	s->state = S_CONNECTED;
+	s->listener = listener;
 	format_literal(s, sa);
 	s->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL) {
@@ -648,6 +666,14 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	log_info("session=%08x client=%s status=connect", s->id, s->addr);
+	if (auth_blocked(s)) {
+		log_info("session=%08x client=%s status=refused reason=auth-failures",
+		    s->id, s->addr);
+		reply(s, "421 4.7.0 %s Too many authentication failures, try again later",
+		    env->conf->hostname);
+		session_close_after(s);
+		return;
+	}
 	reply(s, "220 %s ESMTP Mailroot", env->conf->hostname);
 }
 
@@ -692,9 +718,36 @@ session_free(struct session *s)
 		queue_abort(s->qid);
 	s->state = S_CLOSING;
 	transaction_reset(s);
+	auth_session_free(s);
 	log_info("session=%08x client=%s status=disconnect messages=%u bytes=%llu",
 	    s->id, s->addr, s->messages, (unsigned long long)s->bytes_in);
 	bufferevent_free(s->bev);
 	evbuffer_free(s->msgbuf);
 	free(s);
+}
+
+/* ---- for smtpd_auth.c ------------------------------------------------------------ */
+
+void
+session_reply(struct session *s, const char *fmt, ...)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	va_list ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+void
+session_resume(struct session *s)
+{
+	session_process(s);
+}
+
+void
+session_end(struct session *s)
+{
+	session_close_after(s);
 }

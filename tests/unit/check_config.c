@@ -301,6 +301,58 @@ START_TEST(test_defaults)
 }
 END_TEST
 
+/* SMTP AUTH: the listener options, the global keywords and their defaults. */
+START_TEST(test_auth)
+{
+	struct config *c;
+	const struct listener_conf *l;
+
+	c = parse_ok("");
+	ck_assert_str_eq(c->auth_table, SYSCONFDIR "/mailroot/passwd");
+	ck_assert_uint_eq(c->auth_max_failures, 3);
+	ck_assert_uint_eq(c->auth_failure_delay, 2);
+	l = TAILQ_FIRST(&c->listeners);
+	ck_assert(!l->auth && !l->require_auth && !l->auth_plaintext);
+	ck_assert_int_eq(config_auth_used(c), 0);
+	config_free(c);
+
+	c = parse_ok("listen on 127.0.0.1 port 25\n"
+	    "listen on 127.0.0.1 port 587 auth\n"
+	    "listen on ::1 port 587 require-auth\n"
+	    "listen on 127.0.0.1 port 2525 auth-plaintext port 2526\n"
+	    "listen on 127.0.0.2 auth require-auth auth-plaintext\n"
+	    "auth-table \"/etc/mail root/passwd\"\n"
+	    "auth-max-failures 0\n"
+	    "auth-failure-delay 1m\n");
+	ck_assert_uint_eq(count_listeners(c), 5);
+	l = nth_listener(c, 0);
+	ck_assert(!l->auth && !l->require_auth && !l->auth_plaintext);
+	l = nth_listener(c, 1);
+	ck_assert(l->auth && !l->require_auth && !l->auth_plaintext);
+	l = nth_listener(c, 2);		/* require-auth implies auth */
+	ck_assert(l->auth && l->require_auth && !l->auth_plaintext);
+	l = nth_listener(c, 3);		/* so does auth-plaintext; options in any order */
+	ck_assert(l->auth && !l->require_auth && l->auth_plaintext);
+	ck_assert_uint_eq(l->port, 2526);
+	l = nth_listener(c, 4);
+	ck_assert(l->auth && l->require_auth && l->auth_plaintext);
+	ck_assert_uint_eq(l->port, 25);
+	ck_assert_int_eq(config_auth_used(c), 1);
+	ck_assert_str_eq(c->auth_table, "/etc/mail root/passwd");
+	ck_assert_uint_eq(c->auth_max_failures, 0);
+	ck_assert_uint_eq(c->auth_failure_delay, 60);
+	config_free(c);
+
+	c = parse_ok("auth-max-failures 1000\nauth-failure-delay 0\n");
+	ck_assert_uint_eq(c->auth_max_failures, 1000);
+	ck_assert_uint_eq(c->auth_failure_delay, 0);
+	config_free(c);
+	c = parse_ok("auth-failure-delay 5m\n");
+	ck_assert_uint_eq(c->auth_failure_delay, 300);
+	config_free(c);
+}
+END_TEST
+
 /* Exactly MAX_TOKENS (16) words, and a line of exactly 4096 characters, are fine. */
 START_TEST(test_limits_ok)
 {
@@ -438,6 +490,24 @@ static const struct bad bad[] = {
 	B("hostname mx\001.test\n", 1, "control character 0x01 in line"),
 	B("# comment with escape \033[1m\n", 1, "control character 0x1b"),
 	B("hostname a.test\vb\n", 1, "control character 0x0b"),
+
+	/* SMTP AUTH */
+	B("listen on 127.0.0.1 port 587 auth-required\n", 1,
+	    "listen on: unknown option \"auth-required\""),
+	B("listen on 127.0.0.1 AUTH\n", 1, "unknown option \"AUTH\""),
+	B("auth-table\n", 1, "auth-table takes 1 argument"),
+	B("auth-table etc/passwd\n", 1, "auth-table must be an absolute path: \"etc/passwd\""),
+	B("auth-table /a /b\n", 1, "auth-table takes 1 argument"),
+	B("auth-max-failures -1\n", 1, "auth-max-failures: bad number \"-1\" (0 to 1000)"),
+	B("auth-max-failures 1001\n", 1, "auth-max-failures: bad number \"1001\""),
+	B("auth-max-failures three\n", 1, "auth-max-failures: bad number"),
+	B("auth-max-failures 3x\n", 1, "auth-max-failures: bad number"),
+	B("auth-max-failures \"\"\n", 1, "auth-max-failures: bad number"),
+	B("auth-max-failures +3\n", 1, "auth-max-failures: bad number"),
+	B("auth-failure-delay 2x\n", 1, "auth-failure-delay: bad time \"2x\""),
+	B("auth-failure-delay 6m\n", 1, "auth-failure-delay: bad time \"6m\" (0 to 5m"),
+	B("auth-failure-delay 301\n", 1, "auth-failure-delay: bad time"),
+	B("auth-failure-delay -1s\n", 1, "auth-failure-delay: bad time"),
 
 	/* NUL bytes: see the known-bugs test case */
 };
@@ -940,6 +1010,7 @@ config_suite(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_limits_ok);
 	tcase_add_test(tc, test_load);
+	tcase_add_test(tc, test_auth);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("bad");
