@@ -53,6 +53,15 @@ struct config {
 	uint32_t	 idle_timeout;		/* seconds */
 	uint32_t	 pickup_interval;	/* seconds between rescans of Pickup/ */
 	int		 log_verbose;
+
+	/* inbound limits and timeouts (smtpd) */
+	uint32_t	 max_connections;	/* 0: unlimited */
+	uint32_t	 max_conn_per_client;	/* per client address; 0: unlimited */
+	uint32_t	 command_timeout;	/* seconds waiting for a command */
+	uint32_t	 data_timeout;		/* seconds for a whole DATA/BDAT phase */
+	uint32_t	 data_block_timeout;	/* seconds without any data in it */
+	uint64_t	 max_session_size;	/* message octets per connection; 0 unlimited */
+	uint64_t	 drop_quota;		/* octets in Drop/; 0 unlimited */
 };
 
 /*

@@ -14,6 +14,7 @@
 
 struct bufferevent;
 struct evbuffer;
+struct event;
 
 enum session_state {
 	S_CONNECTED,		/* greeting sent, no HELO/EHLO yet */
@@ -46,6 +47,12 @@ struct session {
 	int			 discarding;	/* dropping an over-long command line */
 	uint32_t		 messages;
 	uint64_t		 bytes_in;
+	/* limits and timeouts */
+	int			 counted;	/* limit_conn_enter() counted it */
+	int			 data_phase;	/* the data timeouts apply */
+	struct event		*data_ev;	/* the whole DATA/BDAT phase */
+	uint64_t		 session_data;	/* message octets in this connection */
+	int64_t			 since;		/* connected at (time(3)) */
 };
 
 /* smtpd.c */
@@ -59,6 +66,11 @@ void	session_opened(struct session *, int fd, const char *qid);
 void	session_committed(struct session *);
 void	session_queue_failed(struct session *, int temporary, const char *reason);
 void	session_queue_lost(void);
+
+/* smtpd_limit.c: connection limits */
+int	limit_conn_enter(const char *addr);
+void	limit_conn_leave(const char *addr);
+uint32_t limit_conn_count(void);
 
 /* smtpd_queue.c: the link to queued */
 void	queue_link_set(int fd);

@@ -85,6 +85,99 @@ session_close_after(struct session *s)
 		session_free(s);
 }
 
+/* ---- timeouts ------------------------------------------------------------------ */
+
+/*
+ * The read timeout of the phase the session is in: waiting for a command
+ * (command-timeout, RFC 5321 4.5.3.2.7) or for message data (data-block-
+ * timeout, 4.5.3.2.5), never more than idle-timeout; the write side (a
+ * client that does not read its replies) is idle-timeout.
+ */
+static void
+session_timeouts(struct session *s, int data_phase)
+{
+	const struct config *c = env->conf;
+	struct timeval rd = { 0, 0 }, wr = { (time_t)c->idle_timeout, 0 };
+	uint32_t t = data_phase ? c->data_block_timeout : c->command_timeout;
+
+	rd.tv_sec = t < c->idle_timeout ? t : c->idle_timeout;
+	s->data_phase = data_phase;
+	bufferevent_set_timeouts(s->bev, &rd, &wr);
+}
+
+static void transaction_reset(struct session *);
+
+/* data-timeout: the whole DATA/BDAT phase took too long. */
+static void
+data_timeout_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct session *s = arg;
+
+	(void)fd;
+	(void)ev;
+	if (s->state == S_CLOSING || s->waiting)
+		return;
+	log_info("session=%08x client=%s status=timeout phase=data-total", s->id, s->addr);
+	transaction_reset(s);
+	reply(s, "421 4.4.2 %s Data timeout, closing connection", env->conf->hostname);
+	session_close_after(s);
+	if (s->state == S_CLOSING)
+		bufferevent_enable(s->bev, EV_WRITE);
+}
+
+/* The message is open: start the clocks of the data phase. */
+static void
+data_phase_begin(struct session *s)
+{
+	struct timeval tv = { (time_t)env->conf->data_timeout, 0 };
+
+	session_timeouts(s, 1);
+	if (s->data_ev == NULL)
+		s->data_ev = evtimer_new(env->base, data_timeout_cb, s);
+	if (s->data_ev != NULL)
+		evtimer_add(s->data_ev, &tv);
+}
+
+/* All data is in (or the message is dropped): back to command timeouts. */
+static void
+data_phase_end(struct session *s)
+{
+	if (s->data_ev != NULL)
+		evtimer_del(s->data_ev);
+	if (s->data_phase && s->state != S_CLOSING)
+		session_timeouts(s, 0);
+}
+
+/*
+ * The most octets to store for the next message: max-message-size, or less
+ * when max-session-size leaves less (the verdict compares the counts, this
+ * only bounds what is written).
+ */
+static uint64_t
+data_limit(const struct session *s)
+{
+	uint64_t lim = env->conf->max_message_size, max = env->conf->max_session_size, left;
+
+	if (max == 0)
+		return lim;
+	left = s->session_data >= max ? 1 : max - s->session_data;
+	return lim == 0 || left < lim ? left : lim;
+}
+
+/*
+ * Count a message's octets against max-session-size (M2): 1 when this
+ * message crossed it (it is refused, and the session closed).
+ */
+static int
+session_size_crossed(struct session *s, uint64_t size)
+{
+	uint64_t max = env->conf->max_session_size;
+
+	s->session_data = UINT64_MAX - s->session_data < size ? UINT64_MAX :
+	    s->session_data + size;
+	return max != 0 && s->session_data > max;
+}
+
 /* ---- the transaction ---------------------------------------------------------- */
 
 static void
@@ -92,6 +185,7 @@ transaction_reset(struct session *s)
 {
 	size_t i;
 
+	data_phase_end(s);
 	for (i = 0; i < s->nrcpts; i++)
 		free(s->rcpts[i]);
 	free(s->rcpts);
@@ -391,9 +485,10 @@ session_opened(struct session *s, int fd, const char *qid)
 	}
 	s->msgfd = fd;
 	strlcpy(s->qid, qid, sizeof(s->qid));
-	smtp_data_init(&s->data, env->conf->max_message_size);
+	smtp_data_init(&s->data, data_limit(s));
 	write_received(s);
 	s->state = S_DATA;
+	data_phase_begin(s);
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 	session_process(s);
 }
@@ -403,9 +498,16 @@ static void
 data_done(struct session *s)
 {
 	const char *err = NULL;
+	int crossed;
 
 	msgbuf_flush(s, 1);
-	if (s->data.flags & SMTP_DATA_TOO_BIG)
+	data_phase_end(s);
+	crossed = session_size_crossed(s, s->data.size);
+	if (env->conf->max_message_size && s->data.size > env->conf->max_message_size)
+		err = "552 5.3.4 Message size exceeds fixed maximum message size";
+	else if (crossed)
+		err = "552 5.3.4 Message crosses the session size limit";
+	else if (s->data.flags & SMTP_DATA_TOO_BIG)
 		err = "552 5.3.4 Message size exceeds fixed maximum message size";
 	else if (s->data.flags & SMTP_DATA_LONG_LINE)
 		err = "550 5.6.0 Message has a line longer than 998 octets (RFC 5322 2.1.1)";
@@ -428,6 +530,13 @@ data_done(struct session *s)
 	queue_abort(s->qid);
 	s->qid[0] = '\0';
 	transaction_reset(s);
+	if (crossed) {
+		log_info("session=%08x client=%s status=closed reason=session-size "
+		    "bytes=%llu", s->id, s->addr, (unsigned long long)s->session_data);
+		reply(s, "421 4.7.0 %s Session size limit reached, closing connection",
+		    env->conf->hostname);
+		session_close_after(s);
+	}
 }
 
 void
@@ -562,9 +671,22 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 			session_free(s);
 			return;
 		}
-		log_info("session=%08x client=%s status=timeout", s->id, s->addr);
-		reply(s, "421 4.4.2 %s Idle timeout, closing connection",
-		    env->conf->hostname);
+		if (what & BEV_EVENT_WRITING) {
+			log_info("session=%08x client=%s status=timeout phase=idle",
+			    s->id, s->addr);
+			reply(s, "421 4.4.2 %s Idle timeout, closing connection",
+			    env->conf->hostname);
+		} else if (s->data_phase) {
+			log_info("session=%08x client=%s status=timeout phase=data",
+			    s->id, s->addr);
+			reply(s, "421 4.4.2 %s Data timeout, closing connection",
+			    env->conf->hostname);
+		} else {
+			log_info("session=%08x client=%s status=timeout phase=command",
+			    s->id, s->addr);
+			reply(s, "421 4.4.2 %s Command timeout, closing connection",
+			    env->conf->hostname);
+		}
 		session_close_after(s);
 		bufferevent_enable(bev, EV_WRITE);
 		return;
@@ -607,9 +729,10 @@ void
 session_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 {
 	static const char paused_msg[] = "421 4.3.2 Service paused, try again later\r\n";
-	struct timeval tv = { env->conf->idle_timeout, 0 };
 	struct session_node *node;
 	struct session *s;
+	char busy[CONF_NAME_MAX + 64];
+	int r;
 
 	(void)salen;
 	if (smtpd_paused()) {
@@ -631,9 +754,26 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 		next_id = 1;
 	s->msgfd = -1;
 	s->state = S_CONNECTED;
+	s->since = time(NULL);
 	format_literal(s, sa);
+	/* L2: over max-connections(-per-client), 421 and close at once. */
+	if ((r = limit_conn_enter(s->addr)) != 0) {
+		log_info("session=%08x client=%s status=refused reason=%s "
+		    "connections=%u", s->id, s->addr, r == -1 ? "too-many-connections" :
+		    "out-of-memory", limit_conn_count());
+		snprintf(busy, sizeof(busy), "421 4.7.0 %s Too many connections, "
+		    "try again later\r\n", env->conf->hostname);
+		(void)!write(fd, busy, strlen(busy));
+		evbuffer_free(s->msgbuf);
+		free(node);
+		free(s);
+		close(fd);
+		return;
+	}
+	s->counted = 1;
 	s->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL) {
+		limit_conn_leave(s->addr);
 		evbuffer_free(s->msgbuf);
 		free(node);
 		free(s);
@@ -645,7 +785,7 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, INPUT_HIGH);
 	bufferevent_setwatermark(s->bev, EV_WRITE, OUTPUT_HIGH / 4, 0);
-	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	session_timeouts(s, 0);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	log_info("session=%08x client=%s status=connect", s->id, s->addr);
 	reply(s, "220 %s ESMTP Mailroot", env->conf->hostname);
@@ -694,6 +834,10 @@ session_free(struct session *s)
 	transaction_reset(s);
 	log_info("session=%08x client=%s status=disconnect messages=%u bytes=%llu",
 	    s->id, s->addr, s->messages, (unsigned long long)s->bytes_in);
+	if (s->counted)
+		limit_conn_leave(s->addr);
+	if (s->data_ev != NULL)
+		event_free(s->data_ev);
 	bufferevent_free(s->bev);
 	evbuffer_free(s->msgbuf);
 	free(s);
