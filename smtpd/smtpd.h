@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "queueid.h"
+#include "smtp_bdat.h"
 #include "smtp_data.h"
 #include "smtp_parse.h"
 
@@ -22,8 +23,12 @@ enum session_state {
 	S_MAIL,			/* MAIL accepted */
 	S_RCPT,			/* at least one RCPT accepted */
 	S_DATA,			/* receiving message data */
-	S_CLOSING		/* reply flushed, then close */
+	S_CLOSING,		/* reply flushed, then close */
+	S_BDAT			/* message open, chunks under way (RFC 3030) */
 };
+
+/* MAIL BODY= (RFC 6152, RFC 3030) */
+enum body_type { BODY_NONE = 0, BODY_7BIT, BODY_8BITMIME, BODY_BINARYMIME };
 
 struct session {
 	uint32_t		 id;
@@ -53,6 +58,16 @@ struct session {
 	struct event		*data_ev;	/* the whole DATA/BDAT phase */
 	uint64_t		 session_data;	/* message octets in this connection */
 	int64_t			 since;		/* connected at (time(3)) */
+	/* extensions of the transaction: SMTPUTF8, BODY, CHUNKING */
+	int			 smtputf8;	/* MAIL ... SMTPUTF8 (RFC 6531) */
+	enum body_type		 body;
+	int			 used_data;	/* DATA was given: no BDAT now */
+	int			 chunking;	/* BDAT started this message */
+	struct smtp_bdat	 bdat;
+	uint64_t		 chunk_left;	/* octets of the current chunk to come */
+	uint64_t		 chunk_size;
+	int			 chunk_last;	/* it is the LAST chunk */
+	int			 chunk_discard;	/* its octets are read and dropped */
 };
 
 /* smtpd.c */

@@ -60,6 +60,9 @@ static uint32_t next_id = 1;
 
 static void session_process(struct session *);
 static void session_free(struct session *);
+static void message_refuse(struct session *, const char *, int);
+static void bdat_chunk_done(struct session *);
+static void cmd_bdat(struct session *, struct smtp_cmd *);
 
 /* ---- replies ---------------------------------------------------------------- */
 
@@ -196,12 +199,19 @@ transaction_reset(struct session *s)
 		close(s->msgfd);
 		s->msgfd = -1;
 	}
-	if (s->qid[0] && s->waiting == 0 && s->state == S_DATA)
+	if (s->qid[0] && s->waiting == 0 && (s->state == S_DATA || s->state == S_BDAT))
 		queue_abort(s->qid);
 	s->qid[0] = '\0';
 	if (s->msgbuf)
 		evbuffer_drain(s->msgbuf, evbuffer_get_length(s->msgbuf));
 	s->write_errno = 0;
+	s->smtputf8 = 0;
+	s->body = BODY_NONE;
+	s->used_data = 0;
+	s->chunking = 0;
+	/* A chunk under way is still sent by the client: read and drop it. */
+	if (s->chunk_left > 0)
+		s->chunk_discard = 1;
 	if (s->state != S_CONNECTED && s->state != S_CLOSING)
 		s->state = S_HELO;
 }
@@ -226,6 +236,9 @@ cmd_helo(struct session *s, struct smtp_cmd *c)
 	else
 		reply(s, "250-SIZE");
 	reply(s, "250-8BITMIME");
+	reply(s, "250-BINARYMIME");
+	reply(s, "250-CHUNKING");
+	reply(s, "250-SMTPUTF8");
 	reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -234,8 +247,10 @@ cmd_mail(struct session *s, struct smtp_cmd *c)
 {
 	const char *v;
 	unsigned long long size;
+	enum body_type body = BODY_NONE;
 	char *end;
 	size_t i;
+	int utf8 = 0;
 
 	for (i = 0; i < c->nparams; i++) {
 		v = c->params[i].value;
@@ -251,16 +266,28 @@ cmd_mail(struct session *s, struct smtp_cmd *c)
 				return;
 			}
 		} else if (strcmp(c->params[i].key, "BODY") == 0) {
-			if (strcasecmp(v, "7BIT") != 0 && strcasecmp(v, "8BITMIME") != 0) {
+			/* RFC 6152 and RFC 3030 3: 7BIT, 8BITMIME, BINARYMIME */
+			if (strcasecmp(v, "7BIT") == 0)
+				body = BODY_7BIT;
+			else if (strcasecmp(v, "8BITMIME") == 0)
+				body = BODY_8BITMIME;
+			else if (strcasecmp(v, "BINARYMIME") == 0)
+				body = BODY_BINARYMIME;
+			else {
 				reply(s, "501 5.5.4 Unsupported BODY parameter");
 				return;
 			}
+		} else if (strcmp(c->params[i].key, "SMTPUTF8") == 0) {
+			/* RFC 6531 3.4: UTF-8 addresses in this transaction */
+			utf8 = 1;
 		} else {
 			reply(s, "555 5.5.4 Unsupported MAIL parameter %s", c->params[i].key);
 			return;
 		}
 	}
 	strlcpy(s->sender, c->path, sizeof(s->sender));
+	s->body = body;
+	s->smtputf8 = utf8;
 	s->state = S_MAIL;
 	reply(s, "250 2.1.0 Ok");
 }
@@ -319,6 +346,17 @@ static void
 cmd_data(struct session *s, struct smtp_cmd *c)
 {
 	(void)c;
+	/* RFC 3030 2: DATA and BDAT do not mix in one transaction. */
+	if (s->state == S_BDAT) {
+		reply(s, "503 5.5.1 DATA not allowed after BDAT in one transaction");
+		return;
+	}
+	/* RFC 3030 3: a BINARYMIME body can only be sent with BDAT. */
+	if (s->body == BODY_BINARYMIME) {
+		reply(s, "503 5.5.1 BODY=BINARYMIME requires BDAT, not DATA");
+		return;
+	}
+	s->used_data = 1;
 	if (queue_open(s) == -1) {
 		reply(s, "451 4.3.0 Queue manager unavailable, try again later");
 		return;
@@ -362,7 +400,7 @@ cmd_help(struct session *s, struct smtp_cmd *c)
 {
 	(void)c;
 	reply(s, "214-2.0.0 Commands supported:");
-	reply(s, "214-2.0.0   HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+	reply(s, "214-2.0.0   HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
 	reply(s, "214 2.0.0 See RFC 5321");
 }
 
@@ -374,7 +412,7 @@ cmd_not_implemented(struct session *s, struct smtp_cmd *c)
 }
 
 #define ST(x)		(1u << (x))
-#define ANY_STATE	(ST(S_CONNECTED) | ST(S_HELO) | ST(S_MAIL) | ST(S_RCPT))
+#define ANY_STATE	(ST(S_CONNECTED) | ST(S_HELO) | ST(S_MAIL) | ST(S_RCPT) | ST(S_BDAT))
 
 /* RFC 5321 4.1.4: which command is allowed in which state. */
 static const struct {
@@ -387,7 +425,7 @@ static const struct {
 	{ SMTP_CMD_EHLO, ANY_STATE, NULL, cmd_helo },
 	{ SMTP_CMD_MAIL, ST(S_HELO), "503 5.5.1 Send HELO/EHLO first, one MAIL per transaction", cmd_mail },
 	{ SMTP_CMD_RCPT, ST(S_MAIL) | ST(S_RCPT), "503 5.5.1 Need MAIL before RCPT", cmd_rcpt },
-	{ SMTP_CMD_DATA, ST(S_RCPT), "503 5.5.1 Need RCPT before DATA", cmd_data },
+	{ SMTP_CMD_DATA, ST(S_RCPT) | ST(S_BDAT), "503 5.5.1 Need RCPT before DATA", cmd_data },
 	{ SMTP_CMD_RSET, ANY_STATE, NULL, cmd_rset },
 	{ SMTP_CMD_NOOP, ANY_STATE, NULL, cmd_noop },
 	{ SMTP_CMD_QUIT, ANY_STATE, NULL, cmd_quit },
@@ -396,7 +434,7 @@ static const struct {
 	{ SMTP_CMD_EXPN, ANY_STATE, NULL, cmd_not_implemented },
 	{ SMTP_CMD_STARTTLS, ANY_STATE, NULL, cmd_not_implemented },
 	{ SMTP_CMD_AUTH, ANY_STATE, NULL, cmd_not_implemented },
-	{ SMTP_CMD_BDAT, ANY_STATE, NULL, cmd_not_implemented },
+	{ SMTP_CMD_BDAT, ANY_STATE, NULL, cmd_bdat },
 	{ SMTP_CMD_ETRN, ANY_STATE, NULL, cmd_not_implemented },
 };
 
@@ -407,7 +445,7 @@ session_command(struct session *s, const char *line, size_t len)
 	const char *why = "";
 	size_t i;
 
-	switch (smtp_parse_command(line, len, 0, &cmd, &why)) {
+	switch (smtp_parse_command(line, len, s->smtputf8, &cmd, &why)) {
 	case SMTP_PARSE_OK:
 		break;
 	case SMTP_PARSE_UNKNOWN:
@@ -466,9 +504,10 @@ write_received(struct session *s)
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	/* The HELO argument was checked as a domain or literal; escape anyway. */
 	log_escape(helo, sizeof(helo), s->helo, strlen(s->helo));
+	/* RFC 6531 4.3: UTF8SMTP is the protocol of an SMTPUTF8 transaction. */
 	evbuffer_add_printf(s->msgbuf, "Received: from %s (%s)\r\n\tby %s (Mailroot) "
 	    "with %s id %s", helo, s->literal, env->conf->hostname,
-	    s->esmtp ? "ESMTP" : "SMTP", s->qid);
+	    s->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP", s->qid);
 	if (s->nrcpts == 1)
 		evbuffer_add_printf(s->msgbuf, "\r\n\tfor <%s>", s->rcpts[0]);
 	evbuffer_add_printf(s->msgbuf, "; %s\r\n", date);
@@ -485,10 +524,19 @@ session_opened(struct session *s, int fd, const char *qid)
 	}
 	s->msgfd = fd;
 	strlcpy(s->qid, qid, sizeof(s->qid));
-	smtp_data_init(&s->data, data_limit(s));
 	write_received(s);
-	s->state = S_DATA;
 	data_phase_begin(s);
+	if (s->chunking) {
+		/* The first BDAT: its chunk follows in the input. */
+		smtp_bdat_init(&s->bdat, data_limit(s), s->body == BODY_BINARYMIME);
+		s->state = S_BDAT;
+		if (s->chunk_left == 0)
+			bdat_chunk_done(s);
+		session_process(s);
+		return;
+	}
+	smtp_data_init(&s->data, data_limit(s));
+	s->state = S_DATA;
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 	session_process(s);
 }
@@ -524,6 +572,16 @@ data_done(struct session *s)
 		}
 		err = "451 4.3.0 Queue manager unavailable, try again later";
 	}
+	message_refuse(s, err, crossed);
+}
+
+/*
+ * Refuse the open message with `err`; when it crossed max-session-size,
+ * also close the session (421 4.7.0 after the refusal, M2).
+ */
+static void
+message_refuse(struct session *s, const char *err, int crossed)
+{
 	log_info("session=%08x client=%s qid=%s status=refused reply=\"%.3s\"",
 	    s->id, s->addr, s->qid, err);
 	reply(s, "%s", err);
@@ -537,6 +595,156 @@ data_done(struct session *s)
 		    env->conf->hostname);
 		session_close_after(s);
 	}
+}
+
+/* ---- BDAT (RFC 3030) ------------------------------------------------------------ */
+
+/*
+ * A chunk is in whole.  Size limits are checked at every chunk, so a client
+ * hears 552 as soon as its message is too big; the other verdicts and the
+ * commit wait for LAST.  The 250 after LAST comes only once queued has
+ * committed the message.
+ */
+static void
+bdat_chunk_done(struct session *s)
+{
+	const char *err = NULL;
+	uint64_t max = env->conf->max_session_size, total;
+	int crossed = 0;
+
+	if (s->chunk_last)
+		smtp_bdat_end(&s->bdat, s->msgbuf);
+	msgbuf_flush(s, s->chunk_last);
+	total = UINT64_MAX - s->session_data < s->bdat.size ? UINT64_MAX :
+	    s->session_data + s->bdat.size;
+	if (env->conf->max_message_size && s->bdat.size > env->conf->max_message_size)
+		err = "552 5.3.4 Message size exceeds fixed maximum message size";
+	else if (max != 0 && total > max) {
+		err = "552 5.3.4 Message crosses the session size limit";
+		crossed = 1;
+	} else if (s->bdat.flags & SMTP_DATA_TOO_BIG)
+		err = "552 5.3.4 Message size exceeds fixed maximum message size";
+	if (err == NULL && !s->chunk_last) {
+		reply(s, "250 2.0.0 %llu octets received", (unsigned long long)s->chunk_size);
+		return;
+	}
+	data_phase_end(s);
+	if (err == NULL && s->chunk_last) {
+		if (s->bdat.flags & SMTP_DATA_LONG_LINE)
+			err = "550 5.6.0 Message has a line longer than 998 octets (RFC 5322 2.1.1)";
+		else if (s->write_errno == ENOSPC || s->write_errno == EDQUOT)
+			err = "452 4.3.1 Insufficient system storage";
+		else if (s->write_errno)
+			err = "451 4.3.0 Local error writing the message";
+	}
+	(void)session_size_crossed(s, s->bdat.size);
+	if (err == NULL) {
+		close(s->msgfd);
+		s->msgfd = -1;
+		if (queue_commit(s) == 0) {
+			s->waiting = 1;
+			return;
+		}
+		err = "451 4.3.0 Queue manager unavailable, try again later";
+	}
+	message_refuse(s, err, crossed);
+}
+
+/* Parse "chunk-size [SP "LAST"]" (RFC 3030 2 bdat-cmd); -1 when malformed. */
+static int
+bdat_parse(const char *arg, uint64_t *size, int *last)
+{
+	const char *p = arg;
+	uint64_t v = 0;
+	size_t n = 0;
+
+	for (; *p >= '0' && *p <= '9'; p++, n++) {
+		if (n == 20 || v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (n == 0)
+		return -1;
+	*last = 0;
+	if (*p == ' ') {
+		while (*p == ' ')
+			p++;
+		if (strcasecmp(p, "LAST") != 0)
+			return -1;
+		*last = 1;
+	} else if (*p != '\0')
+		return -1;
+	*size = v;
+	return 0;
+}
+
+static void
+cmd_bdat(struct session *s, struct smtp_cmd *c)
+{
+	uint64_t size;
+	int last;
+
+	if (bdat_parse(c->arg, &size, &last) == -1) {
+		/* The chunk size is unknown: its octets cannot be told from commands. */
+		log_info("session=%08x client=%s status=closed reason=bad-bdat", s->id, s->addr);
+		reply(s, "501 5.5.4 Syntax: BDAT chunk-size [LAST]; closing connection");
+		session_close_after(s);
+		return;
+	}
+	/* Whatever the answer, the chunk's octets follow and are read. */
+	s->chunk_left = size;
+	s->chunk_size = size;
+	s->chunk_last = last;
+	s->chunk_discard = 1;
+	if (s->state != S_RCPT && s->state != S_BDAT) {
+		reply(s, "503 5.5.1 Need MAIL and RCPT before BDAT");
+		return;
+	}
+	if (s->used_data) {
+		reply(s, "503 5.5.1 BDAT not allowed after DATA in one transaction");
+		return;
+	}
+	if (s->state == S_BDAT) {
+		s->chunk_discard = 0;
+		if (size == 0)
+			bdat_chunk_done(s);
+		return;
+	}
+	/* The first chunk: ask queued for the message file, then read it. */
+	if (queue_open(s) == -1) {
+		reply(s, "451 4.3.0 Queue manager unavailable, try again later");
+		return;
+	}
+	s->chunking = 1;
+	s->chunk_discard = 0;
+	s->waiting = 1;
+	s->queue_gen = queue_link_gen();
+}
+
+/* Read (or drop) what the input holds of the current chunk. */
+static void
+bdat_input(struct session *s, struct evbuffer *in)
+{
+	struct evbuffer_iovec v[16];
+	size_t avail = evbuffer_get_length(in), want, used = 0, n;
+	int i, nv;
+
+	want = s->chunk_left < avail ? (size_t)s->chunk_left : avail;
+	if (s->chunk_discard) {
+		evbuffer_drain(in, want);
+		used = want;
+	} else {
+		nv = evbuffer_peek(in, (ev_ssize_t)want, NULL, v, 16);
+		for (i = 0; i < nv && i < 16 && used < want; i++) {
+			n = v[i].iov_len < want - used ? v[i].iov_len : want - used;
+			smtp_bdat_feed(&s->bdat, v[i].iov_base, n, s->msgbuf);
+			used += n;
+		}
+		evbuffer_drain(in, used);
+		msgbuf_flush(s, 0);
+	}
+	s->chunk_left -= used;
+	s->bytes_in += used;
 }
 
 void
@@ -602,6 +810,16 @@ session_process(struct session *s)
 	while (s->state != S_CLOSING && !s->waiting &&
 	    evbuffer_get_length(out) < OUTPUT_HIGH &&
 	    (avail = evbuffer_get_length(in)) > 0) {
+		if (s->chunk_left > 0) {
+			bdat_input(s, in);
+			if (s->chunk_left > 0)
+				continue;
+			if (s->chunk_discard)
+				s->chunk_discard = 0;
+			else
+				bdat_chunk_done(s);
+			continue;
+		}
 		if (s->state == S_DATA) {
 			if (data_input(s, in))
 				data_done(s);
