@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define PROTO_VERSION	1
+#define PROTO_VERSION	2
 
 enum proto_type {
 	MSG_NONE = 0,
@@ -42,7 +42,9 @@ enum proto_type {
 
 	/* a producer (smtpd, pickupd) -> queued: the one way in */
 	QUEUE_MSG_OPEN,		/* (id = producer's request id) */
-	QUEUE_MSG_COMMIT,	/* str queueid, str sender, u32 n, n x str rcpt */
+	QUEUE_MSG_COMMIT,	/* str queueid, str sender, u32 body, u32 smtputf8,
+				   u32 ret, str envid, u32 n, n x (str rcpt,
+				   u32 notify, str orcpt): common/proto_commit.h */
 	QUEUE_MSG_ABORT,	/* str queueid */
 	QUEUE_BADMAIL,		/* fd: the bad file; str name, str reason */
 

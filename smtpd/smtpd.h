@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "envelope.h"
 #include "queueid.h"
 #include "smtp_bdat.h"
 #include "smtp_data.h"
@@ -27,8 +28,6 @@ enum session_state {
 	S_BDAT			/* message open, chunks under way (RFC 3030) */
 };
 
-/* MAIL BODY= (RFC 6152, RFC 3030) */
-enum body_type { BODY_NONE = 0, BODY_7BIT, BODY_8BITMIME, BODY_BINARYMIME };
 
 struct session {
 	uint32_t		 id;
@@ -60,7 +59,7 @@ struct session {
 	int64_t			 since;		/* connected at (time(3)) */
 	/* extensions of the transaction: SMTPUTF8, BODY, CHUNKING */
 	int			 smtputf8;	/* MAIL ... SMTPUTF8 (RFC 6531) */
-	enum body_type		 body;
+	enum envelope_body	 body;
 	int			 used_data;	/* DATA was given: no BDAT now */
 	int			 chunking;	/* BDAT started this message */
 	struct smtp_bdat	 bdat;
@@ -68,6 +67,11 @@ struct session {
 	uint64_t		 chunk_size;
 	int			 chunk_last;	/* it is the LAST chunk */
 	int			 chunk_discard;	/* its octets are read and dropped */
+	/* DSN (RFC 3461): MAIL RET= ENVID=, RCPT NOTIFY= ORCPT= */
+	int			 ret;		/* enum dsn_ret */
+	char			*envid;		/* xtext, or NULL */
+	uint32_t		*rcpt_notify;	/* per recipient, beside rcpts */
+	char			**rcpt_orcpt;	/* per recipient (NULL: none) */
 };
 
 /* smtpd.c */

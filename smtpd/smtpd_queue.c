@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "ipc.h"
 #include "log.h"
+#include "proto_commit.h"
 #include "smtpd.h"
 
 static struct ipc *link_ipc;
@@ -114,17 +115,20 @@ queue_open(struct session *s)
 int
 queue_commit(struct session *s)
 {
+	struct commit_head h = {
+		.qid = s->qid, .sender = s->sender, .body = (uint32_t)s->body,
+		.smtputf8 = (uint32_t)s->smtputf8, .ret = (uint32_t)s->ret,
+		.envid = s->envid,
+	};
 	struct mbuf m;
 	size_t i;
 
 	if (link_ipc == NULL || s->queue_gen != link_gen)
 		return -1;
-	m_init(&m, QUEUE_MSG_COMMIT, s->id);
-	m_add_str(&m, s->qid);
-	m_add_str(&m, s->sender);
-	m_add_u32(&m, (uint32_t)s->nrcpts);
+	proto_commit_begin(&m, s->id, &h, s->nrcpts);
 	for (i = 0; i < s->nrcpts; i++)
-		m_add_str(&m, s->rcpts[i]);
+		proto_commit_rcpt(&m, s->rcpts[i], s->rcpt_notify ? s->rcpt_notify[i] : 0,
+		    s->rcpt_orcpt ? s->rcpt_orcpt[i] : NULL);
 	return ipc_send(link_ipc, &m);
 }
 

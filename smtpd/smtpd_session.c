@@ -33,6 +33,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "dsn.h"
 #include "log.h"
 #include "smtpd.h"
 #include "util.h"
@@ -189,11 +190,21 @@ transaction_reset(struct session *s)
 	size_t i;
 
 	data_phase_end(s);
-	for (i = 0; i < s->nrcpts; i++)
+	for (i = 0; i < s->nrcpts; i++) {
 		free(s->rcpts[i]);
+		if (s->rcpt_orcpt)
+			free(s->rcpt_orcpt[i]);
+	}
 	free(s->rcpts);
+	free(s->rcpt_notify);
+	free(s->rcpt_orcpt);
 	s->rcpts = NULL;
+	s->rcpt_notify = NULL;
+	s->rcpt_orcpt = NULL;
 	s->nrcpts = 0;
+	free(s->envid);
+	s->envid = NULL;
+	s->ret = DSN_RET_NONE;
 	s->sender[0] = '\0';
 	if (s->msgfd != -1) {
 		close(s->msgfd);
@@ -206,7 +217,7 @@ transaction_reset(struct session *s)
 		evbuffer_drain(s->msgbuf, evbuffer_get_length(s->msgbuf));
 	s->write_errno = 0;
 	s->smtputf8 = 0;
-	s->body = BODY_NONE;
+	s->body = ENV_BODY_NONE;
 	s->used_data = 0;
 	s->chunking = 0;
 	/* A chunk under way is still sent by the client: read and drop it. */
@@ -239,6 +250,7 @@ cmd_helo(struct session *s, struct smtp_cmd *c)
 	reply(s, "250-BINARYMIME");
 	reply(s, "250-CHUNKING");
 	reply(s, "250-SMTPUTF8");
+	reply(s, "250-DSN");
 	reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -247,10 +259,11 @@ cmd_mail(struct session *s, struct smtp_cmd *c)
 {
 	const char *v;
 	unsigned long long size;
-	enum body_type body = BODY_NONE;
+	enum envelope_body body = ENV_BODY_NONE;
+	const char *envid = NULL;
 	char *end;
 	size_t i;
-	int utf8 = 0;
+	int utf8 = 0, ret = DSN_RET_NONE;
 
 	for (i = 0; i < c->nparams; i++) {
 		v = c->params[i].value;
@@ -268,11 +281,11 @@ cmd_mail(struct session *s, struct smtp_cmd *c)
 		} else if (strcmp(c->params[i].key, "BODY") == 0) {
 			/* RFC 6152 and RFC 3030 3: 7BIT, 8BITMIME, BINARYMIME */
 			if (strcasecmp(v, "7BIT") == 0)
-				body = BODY_7BIT;
+				body = ENV_BODY_7BIT;
 			else if (strcasecmp(v, "8BITMIME") == 0)
-				body = BODY_8BITMIME;
+				body = ENV_BODY_8BITMIME;
 			else if (strcasecmp(v, "BINARYMIME") == 0)
-				body = BODY_BINARYMIME;
+				body = ENV_BODY_BINARYMIME;
 			else {
 				reply(s, "501 5.5.4 Unsupported BODY parameter");
 				return;
@@ -280,14 +293,32 @@ cmd_mail(struct session *s, struct smtp_cmd *c)
 		} else if (strcmp(c->params[i].key, "SMTPUTF8") == 0) {
 			/* RFC 6531 3.4: UTF-8 addresses in this transaction */
 			utf8 = 1;
+		} else if (strcmp(c->params[i].key, "RET") == 0) {
+			/* RFC 3461 4.3 */
+			if ((ret = dsn_ret_parse(v)) == -1) {
+				reply(s, "501 5.5.4 Bad RET parameter (FULL or HDRS)");
+				return;
+			}
+		} else if (strcmp(c->params[i].key, "ENVID") == 0) {
+			/* RFC 3461 4.4: xtext of printable US-ASCII, at most 100 */
+			if (!dsn_envid_valid(v)) {
+				reply(s, "501 5.5.4 Bad ENVID parameter");
+				return;
+			}
+			envid = v;
 		} else {
 			reply(s, "555 5.5.4 Unsupported MAIL parameter %s", c->params[i].key);
 			return;
 		}
 	}
+	if (envid != NULL && (s->envid = strdup(envid)) == NULL) {
+		reply(s, "451 4.3.0 Temporary failure: out of memory");
+		return;
+	}
 	strlcpy(s->sender, c->path, sizeof(s->sender));
 	s->body = body;
 	s->smtputf8 = utf8;
+	s->ret = ret;
 	s->state = S_MAIL;
 	reply(s, "250 2.1.0 Ok");
 }
@@ -305,11 +336,30 @@ rcpt_is_local(const char *addr)
 static void
 cmd_rcpt(struct session *s, struct smtp_cmd *c)
 {
-	char **nr, esc[SMTP_PATH_MAX * 4 + 1];
+	char **nr, **no, esc[SMTP_PATH_MAX * 4 + 1], *orcpt_copy = NULL;
+	const char *orcpt = NULL;
+	uint32_t *nn, notify = 0;
+	size_t i;
 
-	if (c->nparams > 0) {
-		reply(s, "555 5.5.4 Unsupported RCPT parameter %s", c->params[0].key);
-		return;
+	for (i = 0; i < c->nparams; i++) {
+		if (strcmp(c->params[i].key, "NOTIFY") == 0) {
+			/* RFC 3461 4.1: NEVER alone, or SUCCESS/FAILURE/DELAY */
+			if (dsn_notify_parse(c->params[i].value, &notify) == -1) {
+				reply(s, "501 5.5.4 Bad NOTIFY parameter");
+				return;
+			}
+		} else if (strcmp(c->params[i].key, "ORCPT") == 0) {
+			/* RFC 3461 4.2: addr-type ";" xtext */
+			if (!dsn_orcpt_valid(c->params[i].value, s->smtputf8)) {
+				reply(s, "501 5.5.4 Bad ORCPT parameter");
+				return;
+			}
+			orcpt = c->params[i].value;
+		} else {
+			reply(s, "555 5.5.4 Unsupported RCPT parameter %s",
+			    c->params[i].key);
+			return;
+		}
 	}
 	if (!rcpt_is_local(c->path)) {
 		log_info("session=%08x client=%s status=refused reason=relay to=<%s>",
@@ -329,14 +379,22 @@ cmd_rcpt(struct session *s, struct smtp_cmd *c)
 		reply(s, "451 4.3.0 Temporary failure: postmaster address too long");
 		return;
 	}
-	nr = reallocarray(s->rcpts, s->nrcpts + 1, sizeof(*nr));
-	if (nr == NULL || (nr[s->nrcpts] = strdup(c->path)) == NULL) {
-		if (nr)
-			s->rcpts = nr;
+	/* rcpts, rcpt_notify and rcpt_orcpt grow together */
+	if ((nn = reallocarray(s->rcpt_notify, s->nrcpts + 1, sizeof(*nn))) != NULL)
+		s->rcpt_notify = nn;
+	if ((no = reallocarray(s->rcpt_orcpt, s->nrcpts + 1, sizeof(*no))) != NULL)
+		s->rcpt_orcpt = no;
+	if ((nr = reallocarray(s->rcpts, s->nrcpts + 1, sizeof(*nr))) != NULL)
+		s->rcpts = nr;
+	if (nn == NULL || no == NULL || nr == NULL ||
+	    (orcpt != NULL && (orcpt_copy = strdup(orcpt)) == NULL) ||
+	    (nr[s->nrcpts] = strdup(c->path)) == NULL) {
+		free(orcpt_copy);
 		reply(s, "451 4.3.0 Temporary failure: out of memory");
 		return;
 	}
-	s->rcpts = nr;
+	nn[s->nrcpts] = notify;
+	no[s->nrcpts] = orcpt_copy;
 	s->nrcpts++;
 	s->state = S_RCPT;
 	reply(s, "250 2.1.5 Ok");
@@ -352,7 +410,7 @@ cmd_data(struct session *s, struct smtp_cmd *c)
 		return;
 	}
 	/* RFC 3030 3: a BINARYMIME body can only be sent with BDAT. */
-	if (s->body == BODY_BINARYMIME) {
+	if (s->body == ENV_BODY_BINARYMIME) {
 		reply(s, "503 5.5.1 BODY=BINARYMIME requires BDAT, not DATA");
 		return;
 	}
@@ -528,7 +586,7 @@ session_opened(struct session *s, int fd, const char *qid)
 	data_phase_begin(s);
 	if (s->chunking) {
 		/* The first BDAT: its chunk follows in the input. */
-		smtp_bdat_init(&s->bdat, data_limit(s), s->body == BODY_BINARYMIME);
+		smtp_bdat_init(&s->bdat, data_limit(s), s->body == ENV_BODY_BINARYMIME);
 		s->state = S_BDAT;
 		if (s->chunk_left == 0)
 			bdat_chunk_done(s);

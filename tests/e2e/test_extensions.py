@@ -215,3 +215,30 @@ def test_bdat_too_big(suite):
         c.expect("NOOP", 250)
     suite.wait_queue_empty()
     assert suite.drop_names() == []
+
+
+# ---- DSN parameters (RFC 3461) -----------------------------------------------------
+
+def test_dsn_syntax(suite):
+    with suite.raw() as c:
+        c.expect("EHLO client.example.net", 250)
+        c.expect("MAIL FROM:<a@example.net> RET=HDRS ENVID=QQ+2B314", 250)
+        c.expect("RCPT TO:<d1@%s> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;d1@%s"
+                 % (DOMAIN, DOMAIN), 250)
+        c.expect("RCPT TO:<d2@%s> NOTIFY=NEVER" % DOMAIN, 250)
+        for bad in ("NOTIFY=NEVER,SUCCESS", "NOTIFY=SUCCESS,SUCCESS", "NOTIFY=SOMETIMES",
+                    "ORCPT=rfc822", "ORCPT=rfc822;a+2b@x", "ORCPT=;a@x"):
+            code, text = c.cmd("RCPT TO:<d3@%s> %s" % (DOMAIN, bad))
+            assert code == 501, "RCPT %s: %r" % (bad, text)
+        code, text = c.cmd("RCPT TO:<d3@%s> FOO=BAR" % DOMAIN)
+        assert code == 555, text
+        c.expect("RSET", 250)
+        for bad in ("RET=NONE", "ENVID=a+0Ab", "ENVID=" + "x" * 101, "RET=FULL RET=HDRS"):
+            code, text = c.cmd("MAIL FROM:<a@example.net> %s" % bad)
+            assert code == 501, "MAIL %s: %r" % (bad, text)
+        c.expect("MAIL FROM:<a@example.net> RET=FULL", 250)
+        c.expect("RCPT TO:<d4@%s> NOTIFY=DELAY" % DOMAIN, 250)
+        c.expect("DATA", 354)
+        c.send(b"Subject: dsn\r\n\r\nx\r\n.\r\n")
+        code, text = c.reply()
+        assert code == 250, text
