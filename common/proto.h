@@ -54,6 +54,9 @@ enum proto_type {
 	PRODUCER_MSG_FAILED,	/* u32 temporary (1) or permanent (0); str reason */
 	PRODUCER_BADMAIL_DONE,	/* str queueid of the Badmail entry */
 
+	/* queued -> smtpd */
+	PRODUCER_DROP_STATE,	/* u32 over: Drop/ is (1) or is no longer (0) over drop-quota */
+
 	MSG_TYPE_MAX
 };
 

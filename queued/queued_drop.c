@@ -8,6 +8,7 @@
  * starting with a dot are never messages.
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -73,6 +74,7 @@ drop_deliver(const char *id, const char *sender, const char *const *rcpts,
 {
 	char name[QUEUEID_LEN + 8], tmp[QUEUEID_LEN + 8];
 	struct evbuffer *hdr;
+	struct stat st;
 	size_t i;
 	int fd, trunc, saved;
 
@@ -97,7 +99,8 @@ drop_deliver(const char *id, const char *sender, const char *const *rcpts,
 	while (evbuffer_get_length(hdr) > 0)
 		if (evbuffer_write(hdr, fd) <= 0)
 			goto fail_unlink;
-	if (copy_content(content_fd, fd, UINT64_MAX, &trunc) == -1 || fsync(fd) == -1)
+	if (copy_content(content_fd, fd, UINT64_MAX, &trunc) == -1 || fsync(fd) == -1 ||
+	    fstat(fd, &st) == -1)
 		goto fail_unlink;
 	if (close(fd) == -1) {
 		fd = -1;
@@ -107,6 +110,7 @@ drop_deliver(const char *id, const char *sender, const char *const *rcpts,
 	if (renameat(qdirs.drop, tmp, qdirs.drop, name) == -1)
 		goto fail_unlink;
 	evbuffer_free(hdr);
+	quota_add((uint64_t)st.st_size);
 	return 0;
 fail_unlink:
 	saved = errno;

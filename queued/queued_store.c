@@ -320,6 +320,15 @@ deliver_local(struct envelope *e, int fd)
 	char why[256];
 	size_t i, n = 0;
 
+	/* N2: while Drop/ is over its quota, local mail waits in the queue. */
+	if (quota_over()) {
+		for (i = 0; i < e->nrcpts; i++)
+			if (e->rcpts[i].state == RCPT_PENDING && rcpt_is_local(e->rcpts[i].addr))
+				break;
+		if (i < e->nrcpts)
+			log_info("%s status=deferred relay=local reason=drop-quota", e->id);
+		return 0;
+	}
 	if ((rcpts = reallocarray(NULL, e->nrcpts, sizeof(*rcpts))) == NULL)
 		return 0;
 	for (i = 0; i < e->nrcpts; i++)

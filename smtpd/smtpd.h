@@ -94,6 +94,8 @@ uint32_t limit_conn_count(void);
 /* smtpd_queue.c: the link to queued */
 void	queue_link_set(int fd);
 uint32_t queue_link_gen(void);
+/* 1 while queued says Drop/ is over drop-quota. */
+int	queue_drop_over(void);
 int	queue_open(struct session *);
 int	queue_commit(struct session *);
 void	queue_abort(const char *qid);

@@ -17,6 +17,7 @@
 
 static struct ipc *link_ipc;
 static uint32_t link_gen;
+static int drop_over;		/* queued says Drop/ is over drop-quota */
 
 static void
 on_opened(struct ipc_msg *msg, struct session *s)
@@ -59,6 +60,17 @@ queue_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 		if (s)
 			session_committed(s);
 		break;
+	case PRODUCER_DROP_STATE:
+		if (m_get_u32(msg, &temp) == -1 || m_end(msg) == -1 || temp > 1) {
+			log_warnx("malformed PRODUCER_DROP_STATE from queued");
+			break;
+		}
+		if (drop_over != (int)temp)
+			log_info("drop-quota %s: RCPT for local domains %s", temp ?
+			    "reached" : "no longer reached", temp ? "gets 452 4.2.2" :
+			    "is accepted again");
+		drop_over = (int)temp;
+		break;
 	case PRODUCER_MSG_FAILED:
 		if (m_get_u32(msg, &temp) == -1 || m_get_str(msg, &reason, 255) == -1) {
 			temp = 1;
@@ -81,6 +93,7 @@ queue_closed(struct ipc *ipc, void *arg)
 		log_warnx("link to queued lost; messages in progress get 451");
 		link_ipc = NULL;
 		link_gen++;
+		drop_over = 0;	/* the next queued tells again */
 		session_queue_lost();
 	}
 }
@@ -96,6 +109,12 @@ queue_link_set(int fd)
 		log_warnx("cannot set up the link to queued");
 		close(fd);
 	}
+}
+
+int
+queue_drop_over(void)
+{
+	return drop_over;
 }
 
 uint32_t

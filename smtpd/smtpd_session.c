@@ -368,6 +368,13 @@ cmd_rcpt(struct session *s, struct smtp_cmd *c)
 		    c->path);
 		return;
 	}
+	/* N2: Drop/ over its quota: local mail waits at the client. */
+	if (queue_drop_over()) {
+		log_info("session=%08x client=%s status=deferred reason=drop-quota to=<%s>",
+		    s->id, s->addr, log_escape(esc, sizeof(esc), c->path, strlen(c->path)));
+		reply(s, "452 4.2.2 Mailbox full, try again later");
+		return;
+	}
 	if (s->nrcpts >= env->conf->max_recipients) {
 		reply(s, "452 4.5.3 Too many recipients");
 		return;

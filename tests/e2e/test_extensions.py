@@ -242,3 +242,40 @@ def test_dsn_syntax(suite):
         c.send(b"Subject: dsn\r\n\r\nx\r\n.\r\n")
         code, text = c.reply()
         assert code == 250, text
+
+
+@options(conf={"drop-quota": "2K"})
+def test_dsn_kept_in_envelope(suite):
+    """A message held in the queue (Drop/ over its quota) shows its DSN
+    parameters in Queue/<id>.env; it is delivered once there is room."""
+    held = suite.raw()
+    try:
+        held.expect("EHLO client.example.net", 250)
+        held.expect("MAIL FROM:<a@example.net> RET=HDRS ENVID=QQ+2B314 BODY=8BITMIME", 250)
+        held.expect("RCPT TO:<held@%s> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;held+2Bx@%s"
+                    % (DOMAIN, DOMAIN), 250)
+        held.expect("RCPT TO:<held2@%s> NOTIFY=NEVER" % DOMAIN, 250)
+        # Another client fills Drop/ over the quota meanwhile.
+        fill = suite.send("fill@example.net", ["fill@" + DOMAIN],
+                          b"Subject: fill\r\n\r\n" + (b"z" * 98 + b"\r\n") * 30)
+        suite.wait_drop(fill)
+        held.expect("DATA", 354)
+        held.send(b"Subject: held\r\n\r\nheld for room\r\n.\r\n")
+        code, text = held.reply()
+        assert code == 250, text
+        qid = queued_id(text)
+    finally:
+        held.close()
+    env_path = suite.path("Queue", qid + ".env")
+    wait_for(lambda: os.path.exists(env_path), 5, "Queue/%s.env" % qid)
+    with open(env_path) as f:
+        env = f.read()
+    for line in ("body 8bitmime", "ret hdrs", "envid QQ+2B314",
+                 "rcpt pending <held@%s>\nnotify success,failure\norcpt rfc822;held+2Bx@%s"
+                 % (DOMAIN, DOMAIN),
+                 "rcpt pending <held2@%s>\nnotify never\n" % DOMAIN):
+        assert line in env, "%r not in the envelope:\n%s" % (line, env)
+    assert not os.path.exists(suite.path("Drop", qid + ".eml"))
+    os.unlink(suite.path("Drop", fill + ".eml"))
+    m = suite.wait_drop(qid, 10)
+    assert m.receivers == ["held@" + DOMAIN, "held2@" + DOMAIN], m.receivers

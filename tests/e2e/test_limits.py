@@ -4,6 +4,7 @@ M2, M4): max-connections, max-connections-per-client, command-timeout,
 data-timeout, data-block-timeout, idle-timeout, max-session-size,
 max-recipients; and the open-files limit mailrootd raises at start.
 """
+import os
 import socket
 import time
 
@@ -196,3 +197,46 @@ def test_nofile_raised(suite):
         line = [l for l in f if l.startswith("Max open files")][0]
     soft, hard = line.split()[3:5]
     assert soft == hard, "smtpd's open-files limit not raised to the hard one: %r" % line
+
+
+def _fill_drop(suite, tag):
+    """Send one message of about 3K, delivered: Drop/ is then over 2K."""
+    qid = suite.send("fill@example.net", ["%s@%s" % (tag, DOMAIN)],
+                     b"Subject: fill\r\n\r\n" + (b"z" * 98 + b"\r\n") * 30)
+    suite.wait_drop(qid)
+    return qid
+
+
+@options(conf={"drop-quota": "2K"})
+def test_drop_quota(suite):
+    _fill_drop(suite, "fill")
+    # smtpd hears that Drop/ is full: RCPT for a local domain gets 452 4.2.2.
+    def refused():
+        with suite.raw() as c:
+            c.expect("EHLO client.example.net", 250)
+            c.expect("MAIL FROM:<a@example.net>", 250)
+            code, text = c.cmd("RCPT TO:<late@%s>" % DOMAIN)
+            return (code, text) if code != 250 else None
+    code, text = wait_for(refused, 5, "RCPT to be refused over the drop quota")
+    assert code == 452 and "4.2.2" in text and "Mailbox full" in text, text
+    # Mail that queued takes anyway (from Pickup/) waits in the queue.
+    suite.pickup("held.eml", b"x-sender: app@example.test\r\n"
+                 b"x-receiver: held@example.test\r\n\r\nSubject: held\r\n\r\nheld\r\n")
+    suite.wait_pickup_gone("held.eml")
+    wait_for(lambda: any(n.endswith(".env") for n in suite.queue_names()), 5,
+             "the Pickup message committed to Queue/")
+    assert len(suite.drop_names()) == 1, "delivered over the quota: %r" % suite.drop_names()
+    assert "reason=drop-quota" in suite.log_text()
+    # The consumer empties Drop/: queued notices, delivers, smtpd accepts again.
+    for n in suite.drop_names():
+        os.unlink(suite.path("Drop", n))
+    found = wait_for(lambda: suite.find_drop_containing(b"held\r\n"), 10,
+                     "the held message delivered once Drop/ has room")
+    assert found[0].receivers == ["held@example.test"]
+    suite.wait_queue_empty()
+    def accepted():
+        with suite.raw() as c:
+            c.expect("EHLO client.example.net", 250)
+            c.expect("MAIL FROM:<a@example.net>", 250)
+            return c.cmd("RCPT TO:<again@%s>" % DOMAIN)[0] == 250
+    wait_for(accepted, 5, "RCPT accepted again under the quota")
