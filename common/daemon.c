@@ -108,6 +108,10 @@ parent_dispatch(struct ipc *p, struct ipc_msg *msg, void *arg)
 			ops->pause(msg->type == DAEMON_PAUSE);
 		break;
 	default:
+		if (ops->message) {
+			ops->message(p, msg);
+			break;
+		}
 		log_warnx("unexpected %s from the supervisor",
 		    proto_type_name(msg->type));
 		break;

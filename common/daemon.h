@@ -36,6 +36,8 @@ struct daemon_ops {
 	void	(*go)(void);
 	/* Pause or resume (smtpd). */
 	void	(*pause)(int paused);
+	/* Any other message from the supervisor (e.g. DAEMON_SESSIONS). */
+	void	(*message)(struct ipc *parent, struct ipc_msg *);
 };
 
 /* The process-wide state every daemon has. */

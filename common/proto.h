@@ -57,6 +57,16 @@ enum proto_type {
 	/* queued -> smtpd */
 	PRODUCER_DROP_STATE,	/* u32 over: Drop/ is (1) or is no longer (0) over drop-quota */
 
+	/* the sessions table (smtpctl show sessions) */
+	CTL_SESSIONS,		/* smtpctl -> mailrootd */
+	DAEMON_SESSIONS,	/* mailrootd -> smtpd (id = mailrootd's request id) */
+	SUPERVISOR_SESSIONS,	/* smtpd -> mailrootd, CLIENT_SESSIONS -> smtpctl:
+				   u32 total, u32 n (<= total: what fits in a frame),
+				   n x (u32 id, str client address, str helo,
+				   str user ("" none), u32 tls, u64 since (time(3)),
+				   str state, u64 bytes in) */
+	CLIENT_SESSIONS,
+
 	MSG_TYPE_MAX
 };
 

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "ipc.h"
 #include "log.h"
 #include "smtpd.h"
 
@@ -94,11 +95,23 @@ smtpd_pause(int on)
 	log_info("%s", on ? "paused: new connections get 421" : "resumed");
 }
 
+/* Requests of the supervisor besides the common ones. */
+static void
+smtpd_message(struct ipc *parent, struct ipc_msg *msg)
+{
+	if (msg->type == DAEMON_SESSIONS) {
+		status_sessions(parent, msg);
+		return;
+	}
+	log_warnx("unexpected %s from the supervisor", proto_type_name(msg->type));
+}
+
 static const struct daemon_ops smtpd_ops = {
 	.config = smtpd_config,
 	.peer = smtpd_peer,
 	.listener = smtpd_listener,
 	.pause = smtpd_pause,
+	.message = smtpd_message,
 };
 
 int

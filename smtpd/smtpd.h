@@ -80,11 +80,19 @@ int	smtpd_paused(void);
 /* smtpd_session.c */
 void	session_accept(int fd, const struct sockaddr *, socklen_t);
 struct session *session_find(uint32_t id);
+/* Call fn for every session, in id order (fn must not end sessions). */
+void	session_foreach(void (*fn)(struct session *, void *), void *arg);
+uint32_t session_count(void);
 /* Answers from queued to a session's request. */
 void	session_opened(struct session *, int fd, const char *qid);
 void	session_committed(struct session *);
 void	session_queue_failed(struct session *, int temporary, const char *reason);
 void	session_queue_lost(void);
+
+/* smtpd_status.c: the sessions table for the supervisor */
+struct ipc;
+struct ipc_msg;
+void	status_sessions(struct ipc *parent, struct ipc_msg *);
 
 /* smtpd_limit.c: connection limits */
 int	limit_conn_enter(const char *addr);

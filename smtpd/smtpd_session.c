@@ -1090,6 +1090,26 @@ session_queue_lost(void)
 	}
 }
 
+void
+session_foreach(void (*fn)(struct session *, void *), void *arg)
+{
+	struct session_node *n;
+
+	RB_FOREACH(n, session_tree, &sessions)
+		fn(n->s, arg);
+}
+
+uint32_t
+session_count(void)
+{
+	struct session_node *n;
+	uint32_t c = 0;
+
+	RB_FOREACH(n, session_tree, &sessions)
+		c++;
+	return c;
+}
+
 struct session *
 session_find(uint32_t id)
 {
