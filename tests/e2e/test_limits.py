@@ -8,7 +8,7 @@ import os
 import socket
 import time
 
-from mailroot_suite import DOMAIN, RawSMTP, options, wait_for
+from mailroot_suite import DOMAIN, RawSMTP, Skip, options, wait_for
 
 
 def _greeting(sock_timeout, port, source=None):
@@ -240,3 +240,105 @@ def test_drop_quota(suite):
             c.expect("MAIL FROM:<a@example.net>", 250)
             return c.cmd("RCPT TO:<again@%s>" % DOMAIN)[0] == 250
     wait_for(accepted, 5, "RCPT accepted again under the quota")
+
+
+# ---- many connections ----------------------------------------------------------------
+
+N_CONNECTIONS = 2000
+
+
+def _smtpd_memory(pid):
+    """(Rss, Pss) of a process in KiB, from /proc/PID/smaps_rollup."""
+    out = {}
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("Rss", "Pss"):
+                out[k] = int(v.split()[0])
+    return out["Rss"], out["Pss"]
+
+
+@options(timeout=90)
+def test_2000_concurrent_connections(suite):
+    import asyncio
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = N_CONNECTIONS + 256
+    if hard != resource.RLIM_INFINITY and hard < need:
+        raise Skip("the hard open-files limit (%d) is below %d" % (hard, need))
+    if soft != resource.RLIM_INFINITY and soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    pid = suite.daemon_pids()["smtpd"]
+    with open("/proc/%d/limits" % pid) as f:
+        lim = [l for l in f if l.startswith("Max open files")][0].split()[3]
+    if lim != "unlimited" and int(lim) < need:
+        raise Skip("smtpd's open-files limit (%s) is below %d" % (lim, need))
+    # Warm up (allocator, log) with one session, then take the baseline.
+    with suite.raw() as c:
+        c.expect("QUIT", 221)
+    time.sleep(0.2)
+    rss0, pss0 = _smtpd_memory(pid)
+
+    async def run():
+        sem = asyncio.Semaphore(200)        # connection attempts under way
+        writers, codes = [], {}
+        deadline = time.monotonic() + 40
+
+        async def one(i):
+            async with sem:
+                for attempt in range(5):
+                    try:
+                        r, w = await asyncio.wait_for(
+                            asyncio.open_connection("127.0.0.1", suite.port), 10)
+                        break
+                    except (OSError, asyncio.TimeoutError):
+                        if attempt == 4 or time.monotonic() > deadline:
+                            codes[i] = "connect failed"
+                            return
+                        await asyncio.sleep(0.1 * (attempt + 1))
+                writers.append(w)
+                try:
+                    line = await asyncio.wait_for(r.readline(), 15)
+                except asyncio.TimeoutError:
+                    codes[i] = "no greeting"
+                    return
+                codes[i] = line[:3].decode("ascii", "replace")
+
+        t0 = time.monotonic()
+        await asyncio.gather(*(one(i) for i in range(N_CONNECTIONS)))
+        opened = time.monotonic() - t0
+        # While they are all open, a new client still gets its 220 at once.
+        loop = asyncio.get_running_loop()
+        t1 = time.monotonic()
+        c = await loop.run_in_executor(None, lambda: suite.raw(timeout=10))
+        latency = time.monotonic() - t1
+        banner = c.banner
+        c.close()
+        time.sleep(0.3)
+        mem = _smtpd_memory(pid)
+        for w in writers:
+            w.close()
+        return codes, opened, latency, banner, mem
+
+    codes, opened, latency, banner, (rss1, pss1) = asyncio.run(run())
+    tally = {}
+    for v in codes.values():
+        tally[v] = tally.get(v, 0) + 1
+    assert len(codes) == N_CONNECTIONS, "%d of %d clients finished" % (len(codes), N_CONNECTIONS)
+    bad = {k: v for k, v in tally.items() if k not in ("220", "421")}
+    assert not bad, "connections without a greeting or 421: %r (all: %r)" % (bad, tally)
+    assert banner[0] == 220, "a new session while %d are open: %r" % (N_CONNECTIONS, banner)
+    assert latency < 2.0, "the new session's 220 took %.2fs" % latency
+    suite.note("%d connections opened in %.1fs (%r); a new session's 220 after %.3fs"
+               % (N_CONNECTIONS, opened, tally, latency))
+    suite.note("smtpd memory per idle connection: Rss %.1f KiB, Pss %.1f KiB "
+               "(Rss %d -> %d KiB)" % ((rss1 - rss0) / N_CONNECTIONS,
+                                       (pss1 - pss0) / N_CONNECTIONS, rss0, rss1))
+    # They all go away; smtpd serves on.
+    def drained():
+        r = suite.smtpctl("show", "sessions")
+        return r.returncode == 0 and r.stdout.strip().splitlines()[-1] == "0 sessions"
+    wait_for(drained, 20, "the sessions to end", interval=0.5)
+    with suite.raw() as c:
+        c.expect("EHLO client.example.net", 250)
