@@ -59,7 +59,7 @@ raise_nofile(void)
 			(void)getrlimit(RLIMIT_NOFILE, &rl);
 		}
 	}
-	log_info("open files limit: %llu (hard %llu), inherited by the daemons",
+	log_info("rlimit nofile=%llu hard=%llu (inherited by the daemons)",
 	    (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
 }
 

@@ -83,9 +83,9 @@ quota_check(void)
 	if (now == over)
 		return;
 	over = now;
-	log_info("drop-quota %s: Drop/ holds %llu octets, quota %llu%s",
-	    over ? "reached" : "no longer reached", (unsigned long long)drop_bytes,
-	    (unsigned long long)quota, over ? "; local delivery deferred" : "");
+	log_info("drop-quota status=%s bytes=%llu quota=%llu local-delivery=%s",
+	    over ? "over" : "under", (unsigned long long)drop_bytes,
+	    (unsigned long long)quota, over ? "deferred" : "resumed");
 	producer_drop_state(over);
 	rescan_schedule();
 	if (!over)

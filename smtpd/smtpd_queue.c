@@ -66,9 +66,8 @@ queue_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 			break;
 		}
 		if (drop_over != (int)temp)
-			log_info("drop-quota %s: RCPT for local domains %s", temp ?
-			    "reached" : "no longer reached", temp ? "gets 452 4.2.2" :
-			    "is accepted again");
+			log_info("drop-quota status=%s local-rcpt=%s", temp ? "over" : "under",
+			    temp ? "452" : "accepted");
 		drop_over = (int)temp;
 		break;
 	case PRODUCER_MSG_FAILED:

@@ -191,7 +191,7 @@ def test_max_recipients(suite):
 
 def test_nofile_raised(suite):
     log = suite.log_text()
-    assert "open files limit:" in log, "mailrootd did not log its open-files limit"
+    assert "rlimit nofile=" in log, "mailrootd did not log its open-files limit"
     pids = suite.daemon_pids()
     with open("/proc/%d/limits" % pids["smtpd"]) as f:
         line = [l for l in f if l.startswith("Max open files")][0]
