@@ -463,13 +463,94 @@ kw_auth_failure_delay(struct parser *p, int ac, char **av)
 	p->conf->auth_failure_delay = v;
 }
 
+/* A count of at most `max`; 0 is allowed (it means unlimited). */
+static void
+set_count(struct parser *p, uint32_t *dst, const char *kw, const char *v, unsigned long max)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || end == v || v[0] == '-' || n > max) {
+		perr(p, "%s: bad number \"%s\" (0 to %lu, 0 is unlimited)", kw, v, max);
+		return;
+	}
+	*dst = (uint32_t)n;
+}
+
+static void
+kw_max_connections(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_count(p, &p->conf->max_connections, av[0], av[1], 1000000);
+}
+
+static void
+kw_max_conn_per_client(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_count(p, &p->conf->max_conn_per_client, av[0], av[1], 1000000);
+}
+
+/* A timeout of at least one second. */
+static void
+set_timeout(struct parser *p, uint32_t *dst, const char *kw, const char *v)
+{
+	if (config_parse_time(v, dst) == -1 || *dst == 0)
+		perr(p, "%s: bad time \"%s\" (use e.g. 30s, 5m)", kw, v);
+}
+
+static void
+kw_command_timeout(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_timeout(p, &p->conf->command_timeout, av[0], av[1]);
+}
+
+static void
+kw_data_timeout(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_timeout(p, &p->conf->data_timeout, av[0], av[1]);
+}
+
+static void
+kw_data_block_timeout(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_timeout(p, &p->conf->data_block_timeout, av[0], av[1]);
+}
+
+static void
+kw_max_session_size(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	if (config_parse_size(av[1], &p->conf->max_session_size) == -1)
+		perr(p, "max-session-size: bad size \"%s\" (use e.g. 10240K, 10M; 0 is unlimited)",
+		    av[1]);
+}
+
+static void
+kw_drop_quota(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	if (config_parse_size(av[1], &p->conf->drop_quota) == -1)
+		perr(p, "drop-quota: bad size \"%s\" (use e.g. 500M, 2G; 0 is unlimited)",
+		    av[1]);
+}
+
 static const struct keyword keywords[] = {
 	{ "alias-domain",	1, MAX_TOKENS - 1, kw_alias_domain },
 	{ "auth-failure-delay",	1, 1, kw_auth_failure_delay },
 	{ "auth-max-failures",	1, 1, kw_auth_max_failures },
 	{ "auth-table",		1, 1, kw_auth_table },
+	{ "command-timeout",	1, 1, kw_command_timeout },
 	{ "control-socket",	1, 1, kw_control_socket },
+	{ "data-block-timeout",	1, 1, kw_data_block_timeout },
+	{ "data-timeout",	1, 1, kw_data_timeout },
 	{ "default-domain",	1, 1, kw_default_domain },
+	{ "drop-quota",		1, 1, kw_drop_quota },
 	{ "hostname",		1, 1, kw_hostname },
 	{ "idle-timeout",	1, 1, kw_idle_timeout },
 	{ "listen",		1, MAX_TOKENS - 1, kw_listen },
@@ -477,8 +558,11 @@ static const struct keyword keywords[] = {
 	{ "log-verbose",	1, 1, kw_log_verbose },
 	{ "mailroot",		1, 1, kw_mailroot },
 	{ "mailroot-group",	1, 1, kw_mailroot_group },
+	{ "max-connections",	1, 1, kw_max_connections },
+	{ "max-connections-per-client", 1, 1, kw_max_conn_per_client },
 	{ "max-message-size",	1, 1, kw_max_message_size },
 	{ "max-recipients",	1, 1, kw_max_recipients },
+	{ "max-session-size",	1, 1, kw_max_session_size },
 	{ "pickup-interval",	1, 1, kw_pickup_interval },
 	{ "pickupd-user",	1, 1, kw_pickupd_user },
 	{ "pidfile",		1, 1, kw_pidfile },
@@ -492,7 +576,10 @@ const char *const config_keywords[] = {
 	"idle-timeout", "listen", "log-file", "log-verbose", "mailroot",
 	"mailroot-group", "max-message-size", "max-recipients",
 	"pickup-interval", "pickupd-user", "pidfile", "queued-user",
-	"smtpd-user", NULL
+	"smtpd-user",
+	"command-timeout", "data-block-timeout", "data-timeout", "drop-quota",
+	"max-connections", "max-connections-per-client", "max-session-size",
+	NULL
 };
 
 /* ---- the tokenizer --------------------------------------------------------- */
@@ -612,6 +699,10 @@ config_defaults(struct config *c)
 	strlcpy(c->auth_table, CONF_AUTH_TABLE_DEFAULT, sizeof(c->auth_table));
 	c->auth_max_failures = 3;
 	c->auth_failure_delay = 2;
+	c->command_timeout = 300;		/* RFC 5321 4.5.3.2.7 */
+	c->data_timeout = 600;
+	c->data_block_timeout = 180;		/* RFC 5321 4.5.3.2.5 */
+	c->max_session_size = 10240 * 1024;	/* IIS default: 10240 KB */
 }
 
 /* Checks that need the whole file: defaults derived from other settings. */

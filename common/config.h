@@ -62,6 +62,14 @@ struct config {
 	char		 auth_table[PATH_MAX];
 	uint32_t	 auth_max_failures;	/* per client address and window; 0: no limit */
 	uint32_t	 auth_failure_delay;	/* seconds before each 535 */
+	/* inbound limits and timeouts (smtpd) */
+	uint32_t	 max_connections;	/* 0: unlimited */
+	uint32_t	 max_conn_per_client;	/* per client address; 0: unlimited */
+	uint32_t	 command_timeout;	/* seconds waiting for a command */
+	uint32_t	 data_timeout;		/* seconds for a whole DATA/BDAT phase */
+	uint32_t	 data_block_timeout;	/* seconds without any data in it */
+	uint64_t	 max_session_size;	/* message octets per connection; 0 unlimited */
+	uint64_t	 drop_quota;		/* octets in Drop/; 0 unlimited */
 };
 
 /*

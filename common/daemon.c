@@ -108,7 +108,7 @@ parent_dispatch(struct ipc *p, struct ipc_msg *msg, void *arg)
 			ops->pause(msg->type == DAEMON_PAUSE);
 		break;
 	default:
-		if (ops->message && ops->message(msg) == 0)
+		if (ops->message && ops->message(p, msg) == 0)
 			break;
 		log_warnx("unexpected %s from the supervisor",
 		    proto_type_name(msg->type));

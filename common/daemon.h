@@ -37,10 +37,10 @@ struct daemon_ops {
 	/* Pause or resume (smtpd). */
 	void	(*pause)(int paused);
 	/*
-	 * Any other message from the supervisor (smtpd: DAEMON_AUTH_RESULT):
-	 * 0 when handled, -1 when this daemon does not expect it.
+	 * Any other message from the supervisor (smtpd: DAEMON_AUTH_RESULT,
+	 * DAEMON_SESSIONS): 0 when handled, -1 when not expected here.
 	 */
-	int	(*message)(struct ipc_msg *);
+	int	(*message)(struct ipc *parent, struct ipc_msg *);
 };
 
 /* The process-wide state every daemon has. */

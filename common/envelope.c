@@ -10,6 +10,7 @@
 #include <string.h>
 #include <event2/buffer.h>
 
+#include "dsn.h"
 #include "envelope.h"
 #include "smtp_parse.h"
 
@@ -37,13 +38,35 @@ envelope_add_rcpt(struct envelope *e, const char *addr, enum rcpt_state st)
 	e->rcpts = nr;
 	e->rcpts[e->nrcpts].addr = a;
 	e->rcpts[e->nrcpts].state = st;
+	e->rcpts[e->nrcpts].notify = 0;
+	e->rcpts[e->nrcpts].orcpt = NULL;
 	e->nrcpts++;
 	return 0;
 }
 
 int
+envelope_rcpt_dsn(struct envelope *e, uint32_t notify, const char *orcpt)
+{
+	struct envelope_rcpt *r;
+	char *o = NULL;
+
+	if (e->nrcpts == 0)
+		return -1;
+	r = &e->rcpts[e->nrcpts - 1];
+	if (orcpt != NULL && orcpt[0] != '\0' && (o = strdup(orcpt)) == NULL)
+		return -1;
+	free(r->orcpt);
+	r->orcpt = o;
+	r->notify = notify & DSN_NOTIFY_MASK;
+	return 0;
+}
+
+static const char *const body_names[] = { "", "7bit", "8bitmime", "binarymime" };
+
+int
 envelope_format(const struct envelope *e, struct evbuffer *out)
 {
+	char nbuf[32];
 	size_t i;
 
 	if (evbuffer_add_printf(out, "mailroot-envelope %d\nid %s\narrival %" PRId64
@@ -51,10 +74,27 @@ envelope_format(const struct envelope *e, struct evbuffer *out)
 	    ENVELOPE_VERSION, e->id, e->arrival, e->attempts, e->next_attempt,
 	    e->sender ? e->sender : "") < 0)
 		return -1;
-	for (i = 0; i < e->nrcpts; i++)
+	if (e->body > ENV_BODY_NONE && e->body <= ENV_BODY_BINARYMIME &&
+	    evbuffer_add_printf(out, "body %s\n", body_names[e->body]) < 0)
+		return -1;
+	if (e->smtputf8 && evbuffer_add_printf(out, "smtputf8 yes\n") < 0)
+		return -1;
+	if (e->ret != DSN_RET_NONE &&
+	    evbuffer_add_printf(out, "ret %s\n", dsn_ret_name(e->ret)) < 0)
+		return -1;
+	if (e->envid && evbuffer_add_printf(out, "envid %s\n", e->envid) < 0)
+		return -1;
+	for (i = 0; i < e->nrcpts; i++) {
 		if (evbuffer_add_printf(out, "rcpt %s <%s>\n",
 		    rcpt_state_name(e->rcpts[i].state), e->rcpts[i].addr) < 0)
 			return -1;
+		if (e->rcpts[i].notify && evbuffer_add_printf(out, "notify %s\n",
+		    dsn_notify_format(e->rcpts[i].notify, nbuf, sizeof(nbuf))) < 0)
+			return -1;
+		if (e->rcpts[i].orcpt &&
+		    evbuffer_add_printf(out, "orcpt %s\n", e->rcpts[i].orcpt) < 0)
+			return -1;
+	}
 	return evbuffer_add(out, "end\n", 4);
 }
 
@@ -64,8 +104,11 @@ envelope_free(struct envelope *e)
 	size_t i;
 
 	free(e->sender);
-	for (i = 0; i < e->nrcpts; i++)
+	free(e->envid);
+	for (i = 0; i < e->nrcpts; i++) {
 		free(e->rcpts[i].addr);
+		free(e->rcpts[i].orcpt);
+	}
 	free(e->rcpts);
 	memset(e, 0, sizeof(*e));
 }
@@ -107,10 +150,12 @@ parse_addr(const char *s, int allow_null)
 int
 envelope_parse(const char *buf, size_t len, struct envelope *e, char *err, size_t errsz)
 {
-	char line[SMTP_PATH_MAX + 64], *val;
+	char line[DSN_ORCPT_MAX + SMTP_PATH_MAX + 64], *val;
 	const char *p = buf, *end = buf + len, *nl;
 	int lineno = 0, seen_end = 0, seen_id = 0, seen_sender = 0;
 	int seen_arrival = 0, seen_attempts = 0, seen_next = 0;
+	int seen_body = 0, seen_utf8 = 0, seen_ret = 0, seen_notify = 0, seen_orcpt = 0;
+	uint32_t notify;
 	enum rcpt_state st;
 	int64_t v;
 	size_t ll, i;
@@ -195,6 +240,36 @@ envelope_parse(const char *buf, size_t len, struct envelope *e, char *err, size_
 				return -1;
 			}
 			free(addr);
+			seen_notify = seen_orcpt = 0;
+		} else if (strcmp(line, "notify") == 0) {
+			/* belongs to the rcpt line just before */
+			if (e->nrcpts == 0 || seen_notify++ ||
+			    dsn_notify_parse(val, &notify) == -1)
+				goto bad;
+			e->rcpts[e->nrcpts - 1].notify = notify;
+		} else if (strcmp(line, "orcpt") == 0) {
+			if (e->nrcpts == 0 || seen_orcpt++ || !dsn_orcpt_valid(val, 1) ||
+			    (e->rcpts[e->nrcpts - 1].orcpt = strdup(val)) == NULL)
+				goto bad;
+		} else if (strcmp(line, "body") == 0) {
+			for (i = 1; i < sizeof(body_names) / sizeof(body_names[0]); i++)
+				if (strcmp(val, body_names[i]) == 0)
+					break;
+			if (seen_body++ || i == sizeof(body_names) / sizeof(body_names[0]))
+				goto bad;
+			e->body = (enum envelope_body)i;
+		} else if (strcmp(line, "smtputf8") == 0) {
+			if (seen_utf8++ || strcmp(val, "yes") != 0)
+				goto bad;
+			e->smtputf8 = 1;
+		} else if (strcmp(line, "ret") == 0) {
+			if (seen_ret++ || (strcmp(val, "full") != 0 && strcmp(val, "hdrs") != 0))
+				goto bad;
+			e->ret = dsn_ret_parse(val);
+		} else if (strcmp(line, "envid") == 0) {
+			if (e->envid != NULL || !dsn_envid_valid(val) ||
+			    (e->envid = strdup(val)) == NULL)
+				goto bad;
 		} else
 			goto bad;
 	}

@@ -8,9 +8,19 @@
  *	attempts 0
  *	next-attempt 0
  *	sender <alice@example.test>
+ *	body 8bitmime
+ *	smtputf8 yes
+ *	ret hdrs
+ *	envid QQ+2B123
  *	rcpt pending <bob@example.test>
+ *	notify success,failure
+ *	orcpt rfc822;bob@example.test
  *	end
- * The final "end" line tells a whole file from a torn one.
+ * The final "end" line tells a whole file from a torn one.  The lines body,
+ * smtputf8, ret and envid (once each, anywhere before "end") and notify and
+ * orcpt (after the rcpt line they belong to) appear only when the message
+ * has them: files without them are valid.  ENVID and ORCPT are kept in their
+ * xtext form (RFC 3461), as they are passed on.
  */
 #ifndef MR_ENVELOPE_H
 #define MR_ENVELOPE_H
@@ -22,6 +32,11 @@
 #include "queueid.h"
 
 struct evbuffer;
+
+/* MAIL BODY= (RFC 6152, RFC 3030); 0 when not given. */
+enum envelope_body {
+	ENV_BODY_NONE = 0, ENV_BODY_7BIT, ENV_BODY_8BITMIME, ENV_BODY_BINARYMIME
+};
 
 #define ENVELOPE_VERSION	1
 #define ENVELOPE_MAX_SIZE	(4 * 1024 * 1024)
@@ -35,6 +50,8 @@ enum rcpt_state {
 struct envelope_rcpt {
 	char		*addr;
 	enum rcpt_state	 state;
+	uint32_t	 notify;	/* DSN_NOTIFY_* bits; 0: not given */
+	char		*orcpt;		/* ORCPT "type;xtext", or NULL */
 };
 
 struct envelope {
@@ -45,10 +62,20 @@ struct envelope {
 	int64_t			 next_attempt;
 	struct envelope_rcpt	*rcpts;
 	size_t			 nrcpts;
+	/* ESMTP parameters of MAIL, for delivery and DSNs */
+	enum envelope_body	 body;
+	int			 smtputf8;
+	int			 ret;		/* enum dsn_ret */
+	char			*envid;		/* ENVID xtext, or NULL */
 };
 
 /* Add a recipient (copied); -1 on allocation failure. */
 int	envelope_add_rcpt(struct envelope *, const char *addr, enum rcpt_state);
+/*
+ * Set the DSN parameters of the last recipient added (orcpt copied, may be
+ * NULL); -1 on allocation failure.
+ */
+int	envelope_rcpt_dsn(struct envelope *, uint32_t notify, const char *orcpt);
 /* Append the file form of the envelope to `out`. */
 int	envelope_format(const struct envelope *, struct evbuffer *out);
 /*

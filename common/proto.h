@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define PROTO_VERSION	1
+#define PROTO_VERSION	2
 
 enum proto_type {
 	MSG_NONE = 0,
@@ -42,7 +42,9 @@ enum proto_type {
 
 	/* a producer (smtpd, pickupd) -> queued: the one way in */
 	QUEUE_MSG_OPEN,		/* (id = producer's request id) */
-	QUEUE_MSG_COMMIT,	/* str queueid, str sender, u32 n, n x str rcpt */
+	QUEUE_MSG_COMMIT,	/* str queueid, str sender, u32 body, u32 smtputf8,
+				   u32 ret, str envid, u32 n, n x (str rcpt,
+				   u32 notify, str orcpt): common/proto_commit.h */
 	QUEUE_MSG_ABORT,	/* str queueid */
 	QUEUE_BADMAIL,		/* fd: the bad file; str name, str reason */
 
@@ -56,6 +58,18 @@ enum proto_type {
 	SUPERVISOR_AUTH_CHECK,	/* str user, str password (common/auth.h limits) */
 	/* mailrootd -> smtpd: the answer (id = the request's) */
 	DAEMON_AUTH_RESULT,	/* u32 enum auth_result */
+	/* queued -> smtpd */
+	PRODUCER_DROP_STATE,	/* u32 over: Drop/ is (1) or is no longer (0) over drop-quota */
+
+	/* the sessions table (smtpctl show sessions) */
+	CTL_SESSIONS,		/* smtpctl -> mailrootd */
+	DAEMON_SESSIONS,	/* mailrootd -> smtpd (id = mailrootd's request id) */
+	SUPERVISOR_SESSIONS,	/* smtpd -> mailrootd, CLIENT_SESSIONS -> smtpctl:
+				   u32 total, u32 n (<= total: what fits in a frame),
+				   n x (u32 id, str client address, str helo,
+				   str user ("" none), u32 tls, u64 since (time(3)),
+				   str state, u64 bytes in) */
+	CLIENT_SESSIONS,
 
 	MSG_TYPE_MAX
 };

@@ -10,6 +10,7 @@
  */
 #include <sys/types.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +38,30 @@ struct mailrootd *mrd = &the_mrd;
 static int pidfile_fd = -1;
 static int start_failed;
 static struct event *kill_ev;
+
+/*
+ * Raise the open-file limit to its hard limit: every session of smtpd is a
+ * descriptor, and the daemons inherit the limit across fork and exec.
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit RLIMIT_NOFILE");
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+			log_warn("setrlimit RLIMIT_NOFILE");
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	log_info("rlimit nofile=%llu hard=%llu (inherited by the daemons)",
+	    (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+}
 
 static void __attribute__((noreturn))
 usage(void)
@@ -448,6 +473,7 @@ main(int argc, char **argv)
 	} else
 		log_init("mailrootd", mrd->foreground);
 	pidfile_store();
+	raise_nofile();
 	TAILQ_FOREACH(l, &mrd->conf->listeners, entry)
 		log_info("listening on %s port %u", l->addr, l->port);
 

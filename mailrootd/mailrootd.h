@@ -82,5 +82,16 @@ void	auth_check(struct proc *p, struct ipc_msg *);
 int	control_open(const char *path, char *err, size_t errsz);
 void	control_close(void);
 void	control_notify_stopped(void);
+/* Send to control client `slot` (frees the mbuf; dropped if it is gone). */
+struct mbuf;
+void	control_send(int slot, struct mbuf *);
+void	control_fail(int slot, uint32_t id, const char *why);
+
+/* mailrootd_sessions.c: the sessions table, from smtpd to smtpctl */
+struct ipc_msg;
+int	sessions_request(int client, uint32_t client_id, char *why, size_t whysz);
+void	sessions_answer(struct ipc_msg *);
+void	sessions_smtpd_gone(void);
+void	sessions_client_gone(int client);
 
 #endif

@@ -117,6 +117,10 @@ control_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 		else
 			reply(c, CLIENT_OK, msg->id, "reloaded");
 		break;
+	case CTL_SESSIONS:
+		if (sessions_request((int)(c - clients), msg->id, why, sizeof(why)) == -1)
+			reply(c, CLIENT_FAIL, msg->id, why);
+		break;
 	case CTL_STOP:
 		c->wants_stop = 1;
 		c->stop_id = msg->id;
@@ -134,7 +138,25 @@ control_closed(struct ipc *ipc, void *arg)
 	struct client *c = arg;
 
 	(void)ipc;
+	sessions_client_gone((int)(c - clients));
 	memset(c, 0, sizeof(*c));
+}
+
+void
+control_send(int slot, struct mbuf *m)
+{
+	if (slot < 0 || slot >= CONTROL_MAX_CLIENTS || clients[slot].ipc == NULL) {
+		m_free(m);
+		return;
+	}
+	ipc_send(clients[slot].ipc, m);
+}
+
+void
+control_fail(int slot, uint32_t id, const char *why)
+{
+	if (slot >= 0 && slot < CONTROL_MAX_CLIENTS && clients[slot].ipc != NULL)
+		reply(&clients[slot], CLIENT_FAIL, id, why);
 }
 
 static void

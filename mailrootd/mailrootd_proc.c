@@ -362,6 +362,10 @@ proc_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 			mrd_ready_report(NULL);
 		}
 		break;
+	case SUPERVISOR_SESSIONS:
+		if (p->id == PROC_SMTPD)
+			sessions_answer(msg);
+		break;
 	case SUPERVISOR_FAILED:
 		if (m_get_str(msg, &why, 256) == -1)
 			why = "(no reason given)";
@@ -388,6 +392,8 @@ proc_closed(struct ipc *ipc, void *arg)
 	(void)ipc;
 	/* The exit itself is handled on SIGCHLD. */
 	p->ipc = NULL;
+	if (p->id == PROC_SMTPD)
+		sessions_smtpd_gone();
 }
 
 void

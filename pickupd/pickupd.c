@@ -15,6 +15,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "pickupd.h"
+#include "proto_commit.h"
 #include "queueid.h"
 #include "smtp_parse.h"
 
@@ -86,17 +87,16 @@ int
 pickup_queue_send_commit(uint32_t job, const char *qid, const char *sender,
     char *const *rcpts, size_t nrcpts)
 {
+	struct commit_head h = { .qid = qid, .sender = sender };
 	struct mbuf m;
 	size_t i;
 
 	if (queue_ipc == NULL)
 		return -1;
-	m_init(&m, QUEUE_MSG_COMMIT, job);
-	m_add_str(&m, qid);
-	m_add_str(&m, sender);
-	m_add_u32(&m, (uint32_t)nrcpts);
+	/* A Pickup file has no ESMTP parameters: no BODY, no DSN requests. */
+	proto_commit_begin(&m, job, &h, nrcpts);
 	for (i = 0; i < nrcpts; i++)
-		m_add_str(&m, rcpts[i]);
+		proto_commit_rcpt(&m, rcpts[i], 0, NULL);
 	return ipc_send(queue_ipc, &m);
 }
 

@@ -32,6 +32,19 @@ producer_reply_failed(struct producer *p, uint32_t reqid, int temporary,
 	ipc_send(p->ipc, &m);
 }
 
+void
+producer_drop_state(int over)
+{
+	struct producer *p = &producers[PROC_SMTPD];
+	struct mbuf m;
+
+	if (p->ipc == NULL)
+		return;
+	m_init(&m, PRODUCER_DROP_STATE, 0);
+	m_add_u32(&m, over ? 1 : 0);
+	ipc_send(p->ipc, &m);
+}
+
 /* One handler per request type a producer may send. */
 static const struct {
 	uint32_t	 type;
@@ -95,7 +108,11 @@ queued_peer(enum proc_id id, int fd)
 	    producer_closed, p)) == NULL) {
 		log_warnx("cannot link to %s", proc_name(id));
 		close(fd);
+		return;
 	}
+	/* A new smtpd learns at once whether Drop/ is full. */
+	if (id == PROC_SMTPD && quota_over())
+		producer_drop_state(1);
 }
 
 static int
@@ -104,6 +121,7 @@ queued_config(struct config *c, const struct config *old, char *why, size_t whys
 	if (old != NULL) {
 		if (strcmp(old->mailroot, c->mailroot) != 0)
 			log_warnx("a new mailroot takes effect at the next start");
+		quota_configure(c);
 		return 0;
 	}
 	env->conf = c;
@@ -111,6 +129,7 @@ queued_config(struct config *c, const struct config *old, char *why, size_t whys
 		env->conf = NULL;
 		return -1;
 	}
+	quota_configure(c);
 	return 0;
 }
 

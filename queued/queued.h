@@ -51,6 +51,14 @@ extern struct queued_dirs qdirs;
 /* queued.c */
 void	producer_reply_failed(struct producer *, uint32_t reqid, int temporary,
 	    const char *reason);
+/* Tell smtpd whether Drop/ is over its quota (PRODUCER_DROP_STATE). */
+void	producer_drop_state(int over);
+
+/* queued_quota.c: the Drop quota */
+struct config;
+void	quota_configure(const struct config *);
+void	quota_add(uint64_t size);
+int	quota_over(void);
 
 /* queued_store.c: the one way in, group commit, queue runs */
 int	store_init(char *why, size_t whysz);

@@ -8,6 +8,7 @@
  * starting with a dot are never messages.
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -127,11 +128,14 @@ int
 drop_commit(const char *id, int fd, char *why, size_t whysz)
 {
 	char name[QUEUEID_LEN + 8], tmp[QUEUEID_LEN + 8];
+	struct stat st;
 	int r;
 
 	snprintf(name, sizeof(name), "%s.eml", id);
 	snprintf(tmp, sizeof(tmp), ".%s.tmp", id);
 	r = fsync(fd);
+	if (r == 0 && fstat(fd, &st) == -1)
+		r = -1;
 	if (close(fd) == -1)
 		r = -1;
 	if (r == -1 || renameat(qdirs.drop, tmp, qdirs.drop, name) == -1) {
@@ -139,6 +143,7 @@ drop_commit(const char *id, int fd, char *why, size_t whysz)
 		(void)unlinkat(qdirs.drop, tmp, 0);
 		return -1;
 	}
+	quota_add((uint64_t)st.st_size);
 	return 0;
 }
 

@@ -31,6 +31,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "mailroot.h"
+#include "proto_commit.h"
 #include "queued.h"
 #include "smtp_parse.h"
 #include "util.h"
@@ -197,43 +198,28 @@ find_open(struct producer *p, const char *id)
 	return NULL;
 }
 
-static int
-rcpt_valid(const char *a)
-{
-	return smtp_mailbox_valid(a, 1) || smtp_is_postmaster(a);
-}
-
 void
 store_commit(struct producer *p, struct ipc_msg *msg)
 {
-	const char *id, *sender, *rcpt;
+	const char *id;
+	char why[128];
 	struct qmsg *q;
-	uint32_t n, i;
+	int r;
 
-	if (m_get_str(msg, &id, QUEUEID_LEN) == -1 ||
-	    m_get_str(msg, &sender, SMTP_PATH_MAX) == -1 ||
-	    m_get_u32(msg, &n) == -1 || n == 0 || n > MAX_RCPTS_PER_MESSAGE)
+	if (proto_commit_qid(msg, &id) == -1)
 		goto protocol;
 	if ((q = find_open(p, id)) == NULL)
 		goto protocol;
-	if (sender[0] != '\0' && !smtp_mailbox_valid(sender, 1)) {
-		log_warnx("%s: %s sent an invalid sender", id, proc_name(p->id));
+	/* One checked decoder for every producer (common/proto_commit.c). */
+	r = proto_commit_decode(msg, &q->env, MAX_RCPTS_PER_MESSAGE, why, sizeof(why));
+	if (r == -1)
+		goto protocol;
+	if (r == -2) {
+		log_warnx("%s: %s sent an envelope with an %s", q->id, proc_name(p->id), why);
 		goto refuse;
 	}
-	if ((q->env.sender = strdup(sender)) == NULL)
+	if (r == -3)
 		goto temp;
-	for (i = 0; i < n; i++) {
-		if (m_get_str(msg, &rcpt, SMTP_PATH_MAX) == -1)
-			goto protocol;
-		if (!rcpt_valid(rcpt)) {
-			log_warnx("%s: %s sent an invalid recipient", id, proc_name(p->id));
-			goto refuse;
-		}
-		if (envelope_add_rcpt(&q->env, rcpt, RCPT_PENDING) == -1)
-			goto temp;
-	}
-	if (m_end(msg) == -1)
-		goto protocol;
 	strlcpy(q->env.id, q->id, sizeof(q->env.id));
 	q->env.arrival = time(NULL);
 	q->reqid = msg->id;
@@ -352,6 +338,15 @@ deliver_local(struct envelope *e, int fd)
 	char why[256];
 	size_t i, n = 0;
 
+	/* N2: while Drop/ is over its quota, local mail waits in the queue. */
+	if (quota_over()) {
+		for (i = 0; i < e->nrcpts; i++)
+			if (e->rcpts[i].state == RCPT_PENDING && rcpt_is_local(e->rcpts[i].addr))
+				break;
+		if (i < e->nrcpts)
+			log_info("%s status=deferred relay=local reason=drop-quota", e->id);
+		return 0;
+	}
 	if ((rcpts = reallocarray(NULL, e->nrcpts, sizeof(*rcpts))) == NULL)
 		return 0;
 	for (i = 0; i < e->nrcpts; i++)
@@ -592,7 +587,8 @@ flush_cb(evutil_socket_t fd, short ev, void *arg)
 	(void)arg;
 	while ((q = TAILQ_FIRST(&batch)) != NULL) {
 		TAILQ_REMOVE(&batch, q, entry);
-		if (all_local(&q->env))
+		/* Over the Drop quota, local mail waits in the queue instead. */
+		if (all_local(&q->env) && !quota_over())
 			TAILQ_INSERT_TAIL(&direct, q, entry);
 		else
 			TAILQ_INSERT_TAIL(&queue, q, entry);

@@ -130,14 +130,19 @@ smtpd_pause(int on)
 
 /* Messages from the supervisor beyond the common ones. */
 static int
-smtpd_message(struct ipc_msg *msg)
+smtpd_message(struct ipc *parent, struct ipc_msg *msg)
 {
-	if (msg->type == DAEMON_AUTH_RESULT) {
+	switch (msg->type) {
+	case DAEMON_AUTH_RESULT:
 		if (auth_result(msg) == -1)
 			log_warnx("malformed DAEMON_AUTH_RESULT from the supervisor");
 		return 0;
+	case DAEMON_SESSIONS:
+		status_sessions(parent, msg);
+		return 0;
+	default:
+		return -1;
 	}
-	return -1;
 }
 
 static const struct daemon_ops smtpd_ops = {

@@ -9,7 +9,9 @@
 #include <sys/socket.h>
 
 #include "auth.h"
+#include "envelope.h"
 #include "queueid.h"
+#include "smtp_bdat.h"
 #include "smtp_data.h"
 #include "smtp_parse.h"
 
@@ -19,6 +21,7 @@ struct evbuffer;
 struct ipc_msg;
 struct listener_conf;
 struct smtp_cmd;
+struct event;
 
 enum session_state {
 	S_CONNECTED,		/* greeting sent, no HELO/EHLO yet */
@@ -26,8 +29,10 @@ enum session_state {
 	S_MAIL,			/* MAIL accepted */
 	S_RCPT,			/* at least one RCPT accepted */
 	S_DATA,			/* receiving message data */
-	S_CLOSING		/* reply flushed, then close */
+	S_CLOSING,		/* reply flushed, then close */
+	S_BDAT			/* message open, chunks under way (RFC 3030) */
 };
+
 
 struct session {
 	uint32_t		 id;
@@ -54,6 +59,27 @@ struct session {
 	uint32_t		 listener;	/* index of the listener it came in on */
 	char			 auth_user[AUTH_USER_MAX + 1];	/* "" until AUTH succeeds */
 	struct auth_session	*auth;		/* an AUTH exchange (smtpd_auth.c), or NULL */
+	/* limits and timeouts */
+	int			 counted;	/* limit_conn_enter() counted it */
+	int			 data_phase;	/* the data timeouts apply */
+	struct event		*data_ev;	/* the whole DATA/BDAT phase */
+	uint64_t		 session_data;	/* message octets in this connection */
+	int64_t			 since;		/* connected at (time(3)) */
+	/* extensions of the transaction: SMTPUTF8, BODY, CHUNKING */
+	int			 smtputf8;	/* MAIL ... SMTPUTF8 (RFC 6531) */
+	enum envelope_body	 body;
+	int			 used_data;	/* DATA was given: no BDAT now */
+	int			 chunking;	/* BDAT started this message */
+	struct smtp_bdat	 bdat;
+	uint64_t		 chunk_left;	/* octets of the current chunk to come */
+	uint64_t		 chunk_size;
+	int			 chunk_last;	/* it is the LAST chunk */
+	int			 chunk_discard;	/* its octets are read and dropped */
+	/* DSN (RFC 3461): MAIL RET= ENVID=, RCPT NOTIFY= ORCPT= */
+	int			 ret;		/* enum dsn_ret */
+	char			*envid;		/* xtext, or NULL */
+	uint32_t		*rcpt_notify;	/* per recipient, beside rcpts */
+	char			**rcpt_orcpt;	/* per recipient (NULL: none) */
 };
 
 /* smtpd.c */
@@ -62,6 +88,9 @@ int	smtpd_paused(void);
 /* smtpd_session.c */
 void	session_accept(int fd, const struct sockaddr *, socklen_t, uint32_t listener);
 struct session *session_find(uint32_t id);
+/* Call fn for every session, in id order (fn must not end sessions). */
+void	session_foreach(void (*fn)(struct session *, void *), void *arg);
+uint32_t session_count(void);
 /* Answers from queued to a session's request. */
 void	session_opened(struct session *, int fd, const char *qid);
 void	session_committed(struct session *);
@@ -95,9 +124,21 @@ enum auth_input auth_input(struct session *, struct evbuffer *in);
 int	auth_result(struct ipc_msg *);
 void	auth_session_free(struct session *);
 
+/* smtpd_status.c: the sessions table for the supervisor */
+struct ipc;
+struct ipc_msg;
+void	status_sessions(struct ipc *parent, struct ipc_msg *);
+
+/* smtpd_limit.c: connection limits */
+int	limit_conn_enter(const char *addr);
+void	limit_conn_leave(const char *addr);
+uint32_t limit_conn_count(void);
+
 /* smtpd_queue.c: the link to queued */
 void	queue_link_set(int fd);
 uint32_t queue_link_gen(void);
+/* 1 while queued says Drop/ is over drop-quota. */
+int	queue_drop_over(void);
 int	queue_open(struct session *);
 int	queue_commit(struct session *);
 void	queue_abort(const char *qid);

@@ -12,10 +12,12 @@
 #include "daemon.h"
 #include "ipc.h"
 #include "log.h"
+#include "proto_commit.h"
 #include "smtpd.h"
 
 static struct ipc *link_ipc;
 static uint32_t link_gen;
+static int drop_over;		/* queued says Drop/ is over drop-quota */
 
 static void
 on_opened(struct ipc_msg *msg, struct session *s)
@@ -58,6 +60,16 @@ queue_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 		if (s)
 			session_committed(s);
 		break;
+	case PRODUCER_DROP_STATE:
+		if (m_get_u32(msg, &temp) == -1 || m_end(msg) == -1 || temp > 1) {
+			log_warnx("malformed PRODUCER_DROP_STATE from queued");
+			break;
+		}
+		if (drop_over != (int)temp)
+			log_info("drop-quota status=%s local-rcpt=%s", temp ? "over" : "under",
+			    temp ? "452" : "accepted");
+		drop_over = (int)temp;
+		break;
 	case PRODUCER_MSG_FAILED:
 		if (m_get_u32(msg, &temp) == -1 || m_get_str(msg, &reason, 255) == -1) {
 			temp = 1;
@@ -80,6 +92,7 @@ queue_closed(struct ipc *ipc, void *arg)
 		log_warnx("link to queued lost; messages in progress get 451");
 		link_ipc = NULL;
 		link_gen++;
+		drop_over = 0;	/* the next queued tells again */
 		session_queue_lost();
 	}
 }
@@ -95,6 +108,12 @@ queue_link_set(int fd)
 		log_warnx("cannot set up the link to queued");
 		close(fd);
 	}
+}
+
+int
+queue_drop_over(void)
+{
+	return drop_over;
 }
 
 uint32_t
@@ -114,17 +133,20 @@ queue_open(struct session *s)
 int
 queue_commit(struct session *s)
 {
+	struct commit_head h = {
+		.qid = s->qid, .sender = s->sender, .body = (uint32_t)s->body,
+		.smtputf8 = (uint32_t)s->smtputf8, .ret = (uint32_t)s->ret,
+		.envid = s->envid,
+	};
 	struct mbuf m;
 	size_t i;
 
 	if (link_ipc == NULL || s->queue_gen != link_gen)
 		return -1;
-	m_init(&m, QUEUE_MSG_COMMIT, s->id);
-	m_add_str(&m, s->qid);
-	m_add_str(&m, s->sender);
-	m_add_u32(&m, (uint32_t)s->nrcpts);
+	proto_commit_begin(&m, s->id, &h, s->nrcpts);
 	for (i = 0; i < s->nrcpts; i++)
-		m_add_str(&m, s->rcpts[i]);
+		proto_commit_rcpt(&m, s->rcpts[i], s->rcpt_notify ? s->rcpt_notify[i] : 0,
+		    s->rcpt_orcpt ? s->rcpt_orcpt[i] : NULL);
 	return ipc_send(link_ipc, &m);
 }
 

@@ -33,6 +33,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "dsn.h"
 #include "log.h"
 #include "smtpd.h"
 #include "util.h"
@@ -60,6 +61,9 @@ static uint32_t next_id = 1;
 
 static void session_process(struct session *);
 static void session_free(struct session *);
+static void message_refuse(struct session *, const char *, int);
+static void bdat_chunk_done(struct session *);
+static void cmd_bdat(struct session *, struct smtp_cmd *);
 
 /* ---- replies ---------------------------------------------------------------- */
 
@@ -85,6 +89,99 @@ session_close_after(struct session *s)
 		session_free(s);
 }
 
+/* ---- timeouts ------------------------------------------------------------------ */
+
+/*
+ * The read timeout of the phase the session is in: waiting for a command
+ * (command-timeout, RFC 5321 4.5.3.2.7) or for message data (data-block-
+ * timeout, 4.5.3.2.5), never more than idle-timeout; the write side (a
+ * client that does not read its replies) is idle-timeout.
+ */
+static void
+session_timeouts(struct session *s, int data_phase)
+{
+	const struct config *c = env->conf;
+	struct timeval rd = { 0, 0 }, wr = { (time_t)c->idle_timeout, 0 };
+	uint32_t t = data_phase ? c->data_block_timeout : c->command_timeout;
+
+	rd.tv_sec = t < c->idle_timeout ? t : c->idle_timeout;
+	s->data_phase = data_phase;
+	bufferevent_set_timeouts(s->bev, &rd, &wr);
+}
+
+static void transaction_reset(struct session *);
+
+/* data-timeout: the whole DATA/BDAT phase took too long. */
+static void
+data_timeout_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct session *s = arg;
+
+	(void)fd;
+	(void)ev;
+	if (s->state == S_CLOSING || s->waiting)
+		return;
+	log_info("session=%08x client=%s status=timeout phase=data-total", s->id, s->addr);
+	transaction_reset(s);
+	reply(s, "421 4.4.2 %s Data timeout, closing connection", env->conf->hostname);
+	session_close_after(s);
+	if (s->state == S_CLOSING)
+		bufferevent_enable(s->bev, EV_WRITE);
+}
+
+/* The message is open: start the clocks of the data phase. */
+static void
+data_phase_begin(struct session *s)
+{
+	struct timeval tv = { (time_t)env->conf->data_timeout, 0 };
+
+	session_timeouts(s, 1);
+	if (s->data_ev == NULL)
+		s->data_ev = evtimer_new(env->base, data_timeout_cb, s);
+	if (s->data_ev != NULL)
+		evtimer_add(s->data_ev, &tv);
+}
+
+/* All data is in (or the message is dropped): back to command timeouts. */
+static void
+data_phase_end(struct session *s)
+{
+	if (s->data_ev != NULL)
+		evtimer_del(s->data_ev);
+	if (s->data_phase && s->state != S_CLOSING)
+		session_timeouts(s, 0);
+}
+
+/*
+ * The most octets to store for the next message: max-message-size, or less
+ * when max-session-size leaves less (the verdict compares the counts, this
+ * only bounds what is written).
+ */
+static uint64_t
+data_limit(const struct session *s)
+{
+	uint64_t lim = env->conf->max_message_size, max = env->conf->max_session_size, left;
+
+	if (max == 0)
+		return lim;
+	left = s->session_data >= max ? 1 : max - s->session_data;
+	return lim == 0 || left < lim ? left : lim;
+}
+
+/*
+ * Count a message's octets against max-session-size (M2): 1 when this
+ * message crossed it (it is refused, and the session closed).
+ */
+static int
+session_size_crossed(struct session *s, uint64_t size)
+{
+	uint64_t max = env->conf->max_session_size;
+
+	s->session_data = UINT64_MAX - s->session_data < size ? UINT64_MAX :
+	    s->session_data + size;
+	return max != 0 && s->session_data > max;
+}
+
 /* ---- the transaction ---------------------------------------------------------- */
 
 static void
@@ -92,22 +189,40 @@ transaction_reset(struct session *s)
 {
 	size_t i;
 
-	for (i = 0; i < s->nrcpts; i++)
+	data_phase_end(s);
+	for (i = 0; i < s->nrcpts; i++) {
 		free(s->rcpts[i]);
+		if (s->rcpt_orcpt)
+			free(s->rcpt_orcpt[i]);
+	}
 	free(s->rcpts);
+	free(s->rcpt_notify);
+	free(s->rcpt_orcpt);
 	s->rcpts = NULL;
+	s->rcpt_notify = NULL;
+	s->rcpt_orcpt = NULL;
 	s->nrcpts = 0;
+	free(s->envid);
+	s->envid = NULL;
+	s->ret = DSN_RET_NONE;
 	s->sender[0] = '\0';
 	if (s->msgfd != -1) {
 		close(s->msgfd);
 		s->msgfd = -1;
 	}
-	if (s->qid[0] && s->waiting == 0 && s->state == S_DATA)
+	if (s->qid[0] && s->waiting == 0 && (s->state == S_DATA || s->state == S_BDAT))
 		queue_abort(s->qid);
 	s->qid[0] = '\0';
 	if (s->msgbuf)
 		evbuffer_drain(s->msgbuf, evbuffer_get_length(s->msgbuf));
 	s->write_errno = 0;
+	s->smtputf8 = 0;
+	s->body = ENV_BODY_NONE;
+	s->used_data = 0;
+	s->chunking = 0;
+	/* A chunk under way is still sent by the client: read and drop it. */
+	if (s->chunk_left > 0)
+		s->chunk_discard = 1;
 	if (s->state != S_CONNECTED && s->state != S_CLOSING)
 		s->state = S_HELO;
 }
@@ -134,6 +249,10 @@ cmd_helo(struct session *s, struct smtp_cmd *c)
 	reply(s, "250-8BITMIME");
 	if (auth_offered(s))
 		reply(s, "250-AUTH PLAIN LOGIN");
+	reply(s, "250-BINARYMIME");
+	reply(s, "250-CHUNKING");
+	reply(s, "250-SMTPUTF8");
+	reply(s, "250-DSN");
 	reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -142,8 +261,11 @@ cmd_mail(struct session *s, struct smtp_cmd *c)
 {
 	const char *v;
 	unsigned long long size;
+	enum envelope_body body = ENV_BODY_NONE;
+	const char *envid = NULL;
 	char *end;
 	size_t i;
+	int utf8 = 0, ret = DSN_RET_NONE;
 
 	if (auth_required(s)) {
 		reply(s, "530 5.7.0 Authentication required");
@@ -166,16 +288,46 @@ cmd_mail(struct session *s, struct smtp_cmd *c)
 				return;
 			}
 		} else if (strcmp(c->params[i].key, "BODY") == 0) {
-			if (strcasecmp(v, "7BIT") != 0 && strcasecmp(v, "8BITMIME") != 0) {
+			/* RFC 6152 and RFC 3030 3: 7BIT, 8BITMIME, BINARYMIME */
+			if (strcasecmp(v, "7BIT") == 0)
+				body = ENV_BODY_7BIT;
+			else if (strcasecmp(v, "8BITMIME") == 0)
+				body = ENV_BODY_8BITMIME;
+			else if (strcasecmp(v, "BINARYMIME") == 0)
+				body = ENV_BODY_BINARYMIME;
+			else {
 				reply(s, "501 5.5.4 Unsupported BODY parameter");
 				return;
 			}
+		} else if (strcmp(c->params[i].key, "SMTPUTF8") == 0) {
+			/* RFC 6531 3.4: UTF-8 addresses in this transaction */
+			utf8 = 1;
+		} else if (strcmp(c->params[i].key, "RET") == 0) {
+			/* RFC 3461 4.3 */
+			if ((ret = dsn_ret_parse(v)) == -1) {
+				reply(s, "501 5.5.4 Bad RET parameter (FULL or HDRS)");
+				return;
+			}
+		} else if (strcmp(c->params[i].key, "ENVID") == 0) {
+			/* RFC 3461 4.4: xtext of printable US-ASCII, at most 100 */
+			if (!dsn_envid_valid(v)) {
+				reply(s, "501 5.5.4 Bad ENVID parameter");
+				return;
+			}
+			envid = v;
 		} else {
 			reply(s, "555 5.5.4 Unsupported MAIL parameter %s", c->params[i].key);
 			return;
 		}
 	}
+	if (envid != NULL && (s->envid = strdup(envid)) == NULL) {
+		reply(s, "451 4.3.0 Temporary failure: out of memory");
+		return;
+	}
 	strlcpy(s->sender, c->path, sizeof(s->sender));
+	s->body = body;
+	s->smtputf8 = utf8;
+	s->ret = ret;
 	s->state = S_MAIL;
 	reply(s, "250 2.1.0 Ok");
 }
@@ -193,17 +345,43 @@ rcpt_is_local(const char *addr)
 static void
 cmd_rcpt(struct session *s, struct smtp_cmd *c)
 {
-	char **nr, esc[SMTP_PATH_MAX * 4 + 1];
+	char **nr, **no, esc[SMTP_PATH_MAX * 4 + 1], *orcpt_copy = NULL;
+	const char *orcpt = NULL;
+	uint32_t *nn, notify = 0;
+	size_t i;
 
-	if (c->nparams > 0) {
-		reply(s, "555 5.5.4 Unsupported RCPT parameter %s", c->params[0].key);
-		return;
+	for (i = 0; i < c->nparams; i++) {
+		if (strcmp(c->params[i].key, "NOTIFY") == 0) {
+			/* RFC 3461 4.1: NEVER alone, or SUCCESS/FAILURE/DELAY */
+			if (dsn_notify_parse(c->params[i].value, &notify) == -1) {
+				reply(s, "501 5.5.4 Bad NOTIFY parameter");
+				return;
+			}
+		} else if (strcmp(c->params[i].key, "ORCPT") == 0) {
+			/* RFC 3461 4.2: addr-type ";" xtext */
+			if (!dsn_orcpt_valid(c->params[i].value, s->smtputf8)) {
+				reply(s, "501 5.5.4 Bad ORCPT parameter");
+				return;
+			}
+			orcpt = c->params[i].value;
+		} else {
+			reply(s, "555 5.5.4 Unsupported RCPT parameter %s",
+			    c->params[i].key);
+			return;
+		}
 	}
 	if (!rcpt_is_local(c->path)) {
 		log_info("session=%08x client=%s status=refused reason=relay to=<%s>",
 		    s->id, s->addr, log_escape(esc, sizeof(esc), c->path, strlen(c->path)));
 		reply(s, "550 5.7.1 Relaying denied: <%s> is not a local domain here",
 		    c->path);
+		return;
+	}
+	/* N2: Drop/ over its quota: local mail waits at the client. */
+	if (queue_drop_over()) {
+		log_info("session=%08x client=%s status=deferred reason=drop-quota to=<%s>",
+		    s->id, s->addr, log_escape(esc, sizeof(esc), c->path, strlen(c->path)));
+		reply(s, "452 4.2.2 Mailbox full, try again later");
 		return;
 	}
 	if (s->nrcpts >= env->conf->max_recipients) {
@@ -217,14 +395,22 @@ cmd_rcpt(struct session *s, struct smtp_cmd *c)
 		reply(s, "451 4.3.0 Temporary failure: postmaster address too long");
 		return;
 	}
-	nr = reallocarray(s->rcpts, s->nrcpts + 1, sizeof(*nr));
-	if (nr == NULL || (nr[s->nrcpts] = strdup(c->path)) == NULL) {
-		if (nr)
-			s->rcpts = nr;
+	/* rcpts, rcpt_notify and rcpt_orcpt grow together */
+	if ((nn = reallocarray(s->rcpt_notify, s->nrcpts + 1, sizeof(*nn))) != NULL)
+		s->rcpt_notify = nn;
+	if ((no = reallocarray(s->rcpt_orcpt, s->nrcpts + 1, sizeof(*no))) != NULL)
+		s->rcpt_orcpt = no;
+	if ((nr = reallocarray(s->rcpts, s->nrcpts + 1, sizeof(*nr))) != NULL)
+		s->rcpts = nr;
+	if (nn == NULL || no == NULL || nr == NULL ||
+	    (orcpt != NULL && (orcpt_copy = strdup(orcpt)) == NULL) ||
+	    (nr[s->nrcpts] = strdup(c->path)) == NULL) {
+		free(orcpt_copy);
 		reply(s, "451 4.3.0 Temporary failure: out of memory");
 		return;
 	}
-	s->rcpts = nr;
+	nn[s->nrcpts] = notify;
+	no[s->nrcpts] = orcpt_copy;
 	s->nrcpts++;
 	s->state = S_RCPT;
 	reply(s, "250 2.1.5 Ok");
@@ -234,6 +420,17 @@ static void
 cmd_data(struct session *s, struct smtp_cmd *c)
 {
 	(void)c;
+	/* RFC 3030 2: DATA and BDAT do not mix in one transaction. */
+	if (s->state == S_BDAT) {
+		reply(s, "503 5.5.1 DATA not allowed after BDAT in one transaction");
+		return;
+	}
+	/* RFC 3030 3: a BINARYMIME body can only be sent with BDAT. */
+	if (s->body == ENV_BODY_BINARYMIME) {
+		reply(s, "503 5.5.1 BODY=BINARYMIME requires BDAT, not DATA");
+		return;
+	}
+	s->used_data = 1;
 	if (queue_open(s) == -1) {
 		reply(s, "451 4.3.0 Queue manager unavailable, try again later");
 		return;
@@ -277,7 +474,7 @@ cmd_help(struct session *s, struct smtp_cmd *c)
 {
 	(void)c;
 	reply(s, "214-2.0.0 Commands supported:");
-	reply(s, "214-2.0.0   HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+	reply(s, "214-2.0.0   HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
 	reply(s, "214 2.0.0 See RFC 5321");
 }
 
@@ -289,7 +486,7 @@ cmd_not_implemented(struct session *s, struct smtp_cmd *c)
 }
 
 #define ST(x)		(1u << (x))
-#define ANY_STATE	(ST(S_CONNECTED) | ST(S_HELO) | ST(S_MAIL) | ST(S_RCPT))
+#define ANY_STATE	(ST(S_CONNECTED) | ST(S_HELO) | ST(S_MAIL) | ST(S_RCPT) | ST(S_BDAT))
 
 /* RFC 5321 4.1.4: which command is allowed in which state. */
 static const struct {
@@ -302,7 +499,7 @@ static const struct {
 	{ SMTP_CMD_EHLO, ANY_STATE, NULL, cmd_helo },
 	{ SMTP_CMD_MAIL, ST(S_HELO), "503 5.5.1 Send HELO/EHLO first, one MAIL per transaction", cmd_mail },
 	{ SMTP_CMD_RCPT, ST(S_MAIL) | ST(S_RCPT), "503 5.5.1 Need MAIL before RCPT", cmd_rcpt },
-	{ SMTP_CMD_DATA, ST(S_RCPT), "503 5.5.1 Need RCPT before DATA", cmd_data },
+	{ SMTP_CMD_DATA, ST(S_RCPT) | ST(S_BDAT), "503 5.5.1 Need RCPT before DATA", cmd_data },
 	{ SMTP_CMD_RSET, ANY_STATE, NULL, cmd_rset },
 	{ SMTP_CMD_NOOP, ANY_STATE, NULL, cmd_noop },
 	{ SMTP_CMD_QUIT, ANY_STATE, NULL, cmd_quit },
@@ -311,7 +508,7 @@ static const struct {
 	{ SMTP_CMD_EXPN, ANY_STATE, NULL, cmd_not_implemented },
 	{ SMTP_CMD_STARTTLS, ANY_STATE, NULL, cmd_not_implemented },
 	{ SMTP_CMD_AUTH, ANY_STATE, NULL, auth_command },
-	{ SMTP_CMD_BDAT, ANY_STATE, NULL, cmd_not_implemented },
+	{ SMTP_CMD_BDAT, ANY_STATE, NULL, cmd_bdat },
 	{ SMTP_CMD_ETRN, ANY_STATE, NULL, cmd_not_implemented },
 };
 
@@ -322,7 +519,7 @@ session_command(struct session *s, const char *line, size_t len)
 	const char *why = "";
 	size_t i;
 
-	switch (smtp_parse_command(line, len, 0, &cmd, &why)) {
+	switch (smtp_parse_command(line, len, s->smtputf8, &cmd, &why)) {
 	case SMTP_PARSE_OK:
 		break;
 	case SMTP_PARSE_UNKNOWN:
@@ -381,8 +578,10 @@ write_received(struct session *s)
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	/* The HELO argument was checked as a domain or literal; escape anyway. */
 	log_escape(helo, sizeof(helo), s->helo, strlen(s->helo));
+	/* RFC 6531 4.3: UTF8SMTP is the protocol of an SMTPUTF8 transaction. */
 	evbuffer_add_printf(s->msgbuf, "Received: from %s (%s)\r\n\tby %s (Mailroot) "
 	    "with %s id %s", helo, s->literal, env->conf->hostname,
+	    s->smtputf8 ? (s->auth_user[0] ? "UTF8SMTPA" : "UTF8SMTP") :
 	    s->esmtp ? auth_received_with(s) : "SMTP", s->qid);
 	if (s->nrcpts == 1)
 		evbuffer_add_printf(s->msgbuf, "\r\n\tfor <%s>", s->rcpts[0]);
@@ -400,8 +599,18 @@ session_opened(struct session *s, int fd, const char *qid)
 	}
 	s->msgfd = fd;
 	strlcpy(s->qid, qid, sizeof(s->qid));
-	smtp_data_init(&s->data, env->conf->max_message_size);
 	write_received(s);
+	data_phase_begin(s);
+	if (s->chunking) {
+		/* The first BDAT: its chunk follows in the input. */
+		smtp_bdat_init(&s->bdat, data_limit(s), s->body == ENV_BODY_BINARYMIME);
+		s->state = S_BDAT;
+		if (s->chunk_left == 0)
+			bdat_chunk_done(s);
+		session_process(s);
+		return;
+	}
+	smtp_data_init(&s->data, data_limit(s));
 	s->state = S_DATA;
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 	session_process(s);
@@ -412,9 +621,16 @@ static void
 data_done(struct session *s)
 {
 	const char *err = NULL;
+	int crossed;
 
 	msgbuf_flush(s, 1);
-	if (s->data.flags & SMTP_DATA_TOO_BIG)
+	data_phase_end(s);
+	crossed = session_size_crossed(s, s->data.size);
+	if (env->conf->max_message_size && s->data.size > env->conf->max_message_size)
+		err = "552 5.3.4 Message size exceeds fixed maximum message size";
+	else if (crossed)
+		err = "552 5.3.4 Message crosses the session size limit";
+	else if (s->data.flags & SMTP_DATA_TOO_BIG)
 		err = "552 5.3.4 Message size exceeds fixed maximum message size";
 	else if (s->data.flags & SMTP_DATA_LONG_LINE)
 		err = "550 5.6.0 Message has a line longer than 998 octets (RFC 5322 2.1.1)";
@@ -431,12 +647,179 @@ data_done(struct session *s)
 		}
 		err = "451 4.3.0 Queue manager unavailable, try again later";
 	}
+	message_refuse(s, err, crossed);
+}
+
+/*
+ * Refuse the open message with `err`; when it crossed max-session-size,
+ * also close the session (421 4.7.0 after the refusal, M2).
+ */
+static void
+message_refuse(struct session *s, const char *err, int crossed)
+{
 	log_info("session=%08x client=%s qid=%s status=refused reply=\"%.3s\"",
 	    s->id, s->addr, s->qid, err);
 	reply(s, "%s", err);
 	queue_abort(s->qid);
 	s->qid[0] = '\0';
 	transaction_reset(s);
+	if (crossed) {
+		log_info("session=%08x client=%s status=closed reason=session-size "
+		    "bytes=%llu", s->id, s->addr, (unsigned long long)s->session_data);
+		reply(s, "421 4.7.0 %s Session size limit reached, closing connection",
+		    env->conf->hostname);
+		session_close_after(s);
+	}
+}
+
+/* ---- BDAT (RFC 3030) ------------------------------------------------------------ */
+
+/*
+ * A chunk is in whole.  Size limits are checked at every chunk, so a client
+ * hears 552 as soon as its message is too big; the other verdicts and the
+ * commit wait for LAST.  The 250 after LAST comes only once queued has
+ * committed the message.
+ */
+static void
+bdat_chunk_done(struct session *s)
+{
+	const char *err = NULL;
+	uint64_t max = env->conf->max_session_size, total;
+	int crossed = 0;
+
+	if (s->chunk_last)
+		smtp_bdat_end(&s->bdat, s->msgbuf);
+	msgbuf_flush(s, s->chunk_last);
+	total = UINT64_MAX - s->session_data < s->bdat.size ? UINT64_MAX :
+	    s->session_data + s->bdat.size;
+	if (env->conf->max_message_size && s->bdat.size > env->conf->max_message_size)
+		err = "552 5.3.4 Message size exceeds fixed maximum message size";
+	else if (max != 0 && total > max) {
+		err = "552 5.3.4 Message crosses the session size limit";
+		crossed = 1;
+	} else if (s->bdat.flags & SMTP_DATA_TOO_BIG)
+		err = "552 5.3.4 Message size exceeds fixed maximum message size";
+	if (err == NULL && !s->chunk_last) {
+		reply(s, "250 2.0.0 %llu octets received", (unsigned long long)s->chunk_size);
+		return;
+	}
+	data_phase_end(s);
+	if (err == NULL && s->chunk_last) {
+		if (s->bdat.flags & SMTP_DATA_LONG_LINE)
+			err = "550 5.6.0 Message has a line longer than 998 octets (RFC 5322 2.1.1)";
+		else if (s->write_errno == ENOSPC || s->write_errno == EDQUOT)
+			err = "452 4.3.1 Insufficient system storage";
+		else if (s->write_errno)
+			err = "451 4.3.0 Local error writing the message";
+	}
+	(void)session_size_crossed(s, s->bdat.size);
+	if (err == NULL) {
+		close(s->msgfd);
+		s->msgfd = -1;
+		if (queue_commit(s) == 0) {
+			s->waiting = 1;
+			return;
+		}
+		err = "451 4.3.0 Queue manager unavailable, try again later";
+	}
+	message_refuse(s, err, crossed);
+}
+
+/* Parse "chunk-size [SP "LAST"]" (RFC 3030 2 bdat-cmd); -1 when malformed. */
+static int
+bdat_parse(const char *arg, uint64_t *size, int *last)
+{
+	const char *p = arg;
+	uint64_t v = 0;
+	size_t n = 0;
+
+	for (; *p >= '0' && *p <= '9'; p++, n++) {
+		if (n == 20 || v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (n == 0)
+		return -1;
+	*last = 0;
+	if (*p == ' ') {
+		while (*p == ' ')
+			p++;
+		if (strcasecmp(p, "LAST") != 0)
+			return -1;
+		*last = 1;
+	} else if (*p != '\0')
+		return -1;
+	*size = v;
+	return 0;
+}
+
+static void
+cmd_bdat(struct session *s, struct smtp_cmd *c)
+{
+	uint64_t size;
+	int last;
+
+	if (bdat_parse(c->arg, &size, &last) == -1) {
+		/* The chunk size is unknown: its octets cannot be told from commands. */
+		log_info("session=%08x client=%s status=closed reason=bad-bdat", s->id, s->addr);
+		reply(s, "501 5.5.4 Syntax: BDAT chunk-size [LAST]; closing connection");
+		session_close_after(s);
+		return;
+	}
+	/* Whatever the answer, the chunk's octets follow and are read. */
+	s->chunk_left = size;
+	s->chunk_size = size;
+	s->chunk_last = last;
+	s->chunk_discard = 1;
+	if (s->state != S_RCPT && s->state != S_BDAT) {
+		reply(s, "503 5.5.1 Need MAIL and RCPT before BDAT");
+		return;
+	}
+	if (s->used_data) {
+		reply(s, "503 5.5.1 BDAT not allowed after DATA in one transaction");
+		return;
+	}
+	if (s->state == S_BDAT) {
+		s->chunk_discard = 0;
+		if (size == 0)
+			bdat_chunk_done(s);
+		return;
+	}
+	/* The first chunk: ask queued for the message file, then read it. */
+	if (queue_open(s) == -1) {
+		reply(s, "451 4.3.0 Queue manager unavailable, try again later");
+		return;
+	}
+	s->chunking = 1;
+	s->chunk_discard = 0;
+	s->waiting = 1;
+	s->queue_gen = queue_link_gen();
+}
+
+/* Read (or drop) what the input holds of the current chunk. */
+static void
+bdat_input(struct session *s, struct evbuffer *in)
+{
+	struct evbuffer_iovec v[16];
+	size_t avail = evbuffer_get_length(in), want, used = 0, n;
+	int i, nv;
+
+	want = s->chunk_left < avail ? (size_t)s->chunk_left : avail;
+	if (s->chunk_discard) {
+		evbuffer_drain(in, want);
+		used = want;
+	} else {
+		nv = evbuffer_peek(in, (ev_ssize_t)want, NULL, v, 16);
+		for (i = 0; i < nv && i < 16 && used < want; i++) {
+			n = v[i].iov_len < want - used ? v[i].iov_len : want - used;
+			smtp_bdat_feed(&s->bdat, v[i].iov_base, n, s->msgbuf);
+			used += n;
+		}
+		evbuffer_drain(in, used);
+		msgbuf_flush(s, 0);
+	}
+	s->chunk_left -= used;
+	s->bytes_in += used;
 }
 
 void
@@ -506,6 +889,16 @@ session_process(struct session *s)
 		if (s->auth != NULL && (r = auth_input(s, in)) != AUTH_INPUT_NONE) {
 			if (r == AUTH_INPUT_WAIT || s->state == S_CLOSING)
 				break;
+			continue;
+		}
+		if (s->chunk_left > 0) {
+			bdat_input(s, in);
+			if (s->chunk_left > 0)
+				continue;
+			if (s->chunk_discard)
+				s->chunk_discard = 0;
+			else
+				bdat_chunk_done(s);
 			continue;
 		}
 		if (s->state == S_DATA) {
@@ -579,9 +972,22 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 			session_free(s);
 			return;
 		}
-		log_info("session=%08x client=%s status=timeout", s->id, s->addr);
-		reply(s, "421 4.4.2 %s Idle timeout, closing connection",
-		    env->conf->hostname);
+		if (what & BEV_EVENT_WRITING) {
+			log_info("session=%08x client=%s status=timeout phase=idle",
+			    s->id, s->addr);
+			reply(s, "421 4.4.2 %s Idle timeout, closing connection",
+			    env->conf->hostname);
+		} else if (s->data_phase) {
+			log_info("session=%08x client=%s status=timeout phase=data",
+			    s->id, s->addr);
+			reply(s, "421 4.4.2 %s Data timeout, closing connection",
+			    env->conf->hostname);
+		} else {
+			log_info("session=%08x client=%s status=timeout phase=command",
+			    s->id, s->addr);
+			reply(s, "421 4.4.2 %s Command timeout, closing connection",
+			    env->conf->hostname);
+		}
 		session_close_after(s);
 		bufferevent_enable(bev, EV_WRITE);
 		return;
@@ -624,9 +1030,10 @@ void
 session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t listener)
 {
 	static const char paused_msg[] = "421 4.3.2 Service paused, try again later\r\n";
-	struct timeval tv = { env->conf->idle_timeout, 0 };
 	struct session_node *node;
 	struct session *s;
+	char busy[CONF_NAME_MAX + 64];
+	int r;
 
 	(void)salen;
 	if (smtpd_paused()) {
@@ -649,9 +1056,26 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t list
 	s->msgfd = -1;
 	s->state = S_CONNECTED;
 	s->listener = listener;
+	s->since = time(NULL);
 	format_literal(s, sa);
+	/* L2: over max-connections(-per-client), 421 and close at once. */
+	if ((r = limit_conn_enter(s->addr)) != 0) {
+		log_info("session=%08x client=%s status=refused reason=%s "
+		    "connections=%u", s->id, s->addr, r == -1 ? "too-many-connections" :
+		    "out-of-memory", limit_conn_count());
+		snprintf(busy, sizeof(busy), "421 4.7.0 %s Too many connections, "
+		    "try again later\r\n", env->conf->hostname);
+		(void)!write(fd, busy, strlen(busy));
+		evbuffer_free(s->msgbuf);
+		free(node);
+		free(s);
+		close(fd);
+		return;
+	}
+	s->counted = 1;
 	s->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL) {
+		limit_conn_leave(s->addr);
 		evbuffer_free(s->msgbuf);
 		free(node);
 		free(s);
@@ -663,7 +1087,7 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t list
 	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, INPUT_HIGH);
 	bufferevent_setwatermark(s->bev, EV_WRITE, OUTPUT_HIGH / 4, 0);
-	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	session_timeouts(s, 0);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	log_info("session=%08x client=%s status=connect", s->id, s->addr);
 	if (auth_blocked(s)) {
@@ -691,6 +1115,26 @@ session_queue_lost(void)
 		if (n->s->waiting)
 			session_queue_failed(n->s, 1, "queue manager unavailable");
 	}
+}
+
+void
+session_foreach(void (*fn)(struct session *, void *), void *arg)
+{
+	struct session_node *n;
+
+	RB_FOREACH(n, session_tree, &sessions)
+		fn(n->s, arg);
+}
+
+uint32_t
+session_count(void)
+{
+	struct session_node *n;
+	uint32_t c = 0;
+
+	RB_FOREACH(n, session_tree, &sessions)
+		c++;
+	return c;
 }
 
 struct session *
@@ -721,6 +1165,10 @@ session_free(struct session *s)
 	auth_session_free(s);
 	log_info("session=%08x client=%s status=disconnect messages=%u bytes=%llu",
 	    s->id, s->addr, s->messages, (unsigned long long)s->bytes_in);
+	if (s->counted)
+		limit_conn_leave(s->addr);
+	if (s->data_ev != NULL)
+		event_free(s->data_ev);
 	bufferevent_free(s->bev);
 	evbuffer_free(s->msgbuf);
 	free(s);

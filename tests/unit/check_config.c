@@ -199,6 +199,13 @@ START_TEST(test_all_keywords)
 	    "max-recipients 500\n"
 	    "idle-timeout 5m\n"
 	    "pickup-interval 30s\r\n"
+	    "max-connections 2000\n"
+	    "max-connections-per-client 20\n"
+	    "command-timeout 2m\n"
+	    "data-timeout 15m\n"
+	    "data-block-timeout 90s\n"
+	    "max-session-size 20M\n"
+	    "drop-quota 1G\n"
 	    "# done";
 	struct config *c;
 	const struct listener_conf *l;
@@ -236,6 +243,22 @@ START_TEST(test_all_keywords)
 	ck_assert_uint_eq(c->max_recipients, 500);
 	ck_assert_uint_eq(c->idle_timeout, 300);
 	ck_assert_uint_eq(c->pickup_interval, 30);
+	ck_assert_uint_eq(c->max_connections, 2000);
+	ck_assert_uint_eq(c->max_conn_per_client, 20);
+	ck_assert_uint_eq(c->command_timeout, 120);
+	ck_assert_uint_eq(c->data_timeout, 900);
+	ck_assert_uint_eq(c->data_block_timeout, 90);
+	ck_assert(c->max_session_size == 20ULL * 1024 * 1024);
+	ck_assert(c->drop_quota == 1024ULL * 1024 * 1024);
+	config_free(c);
+
+	/* 0 is unlimited for the counts and sizes */
+	c = parse_ok("max-connections 0\nmax-connections-per-client 0\n"
+	    "max-session-size 0\ndrop-quota 0\n");
+	ck_assert_uint_eq(c->max_connections, 0);
+	ck_assert_uint_eq(c->max_conn_per_client, 0);
+	ck_assert(c->max_session_size == 0);
+	ck_assert(c->drop_quota == 0);
 	config_free(c);
 }
 END_TEST
@@ -280,6 +303,13 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->max_recipients, 100);
 	ck_assert_uint_eq(c->idle_timeout, 600);
 	ck_assert_uint_eq(c->pickup_interval, 5);
+	ck_assert_uint_eq(c->max_connections, 0);
+	ck_assert_uint_eq(c->max_conn_per_client, 0);
+	ck_assert_uint_eq(c->command_timeout, 300);
+	ck_assert_uint_eq(c->data_timeout, 600);
+	ck_assert_uint_eq(c->data_block_timeout, 180);
+	ck_assert(c->max_session_size == 10240 * 1024);
+	ck_assert(c->drop_quota == 0);
 	ck_assert_int_eq(c->log_verbose, 0);
 	ck_assert_uint_eq(c->nalias_domains, 0);
 	ck_assert_uint_eq(count_listeners(c), 1);
@@ -455,6 +485,21 @@ static const struct bad bad[] = {
 	B("max-recipients 100001\n", 1, "bad number"),
 	B("max-recipients ten\n", 1, "bad number"),
 	B("max-recipients 10k\n", 1, "bad number"),
+	B("max-connections -1\n", 1, "max-connections: bad number \"-1\""),
+	B("max-connections 1000001\n", 1, "max-connections: bad number"),
+	B("max-connections 10k\n", 1, "max-connections: bad number \"10k\""),
+	B("max-connections-per-client x\n", 1, "max-connections-per-client: bad number"),
+	B("max-connections-per-client \"\"\n", 1, "max-connections-per-client: bad number"),
+	B("command-timeout 0\n", 1, "command-timeout: bad time \"0\""),
+	B("command-timeout 5M\n", 1, "command-timeout: bad time \"5M\""),
+	B("data-timeout 1w\n", 1, "data-timeout: bad time \"1w\""),
+	B("data-timeout 0s\n", 1, "data-timeout: bad time"),
+	B("data-block-timeout -3m\n", 1, "data-block-timeout: bad time"),
+	B("max-session-size 10X\n", 1, "max-session-size: bad size \"10X\""),
+	B("max-session-size -1\n", 1, "max-session-size: bad size"),
+	B("drop-quota 1.5G\n", 1, "drop-quota: bad size \"1.5G\""),
+	B("drop-quota G\n", 1, "drop-quota: bad size"),
+	B("max-connections 1 2\n", 1, "max-connections takes 1 argument"),
 	B("log-verbose maybe\n", 1, "log-verbose takes yes or no, not \"maybe\""),
 	B("log-verbose YES\n", 1, "takes yes or no"),
 

@@ -79,7 +79,14 @@ assert_equal(const struct envelope *a, const struct envelope *b)
 	for (i = 0; i < a->nrcpts; i++) {
 		ck_assert_str_eq(a->rcpts[i].addr, b->rcpts[i].addr);
 		ck_assert_int_eq(a->rcpts[i].state, b->rcpts[i].state);
+		ck_assert_uint_eq(a->rcpts[i].notify, b->rcpts[i].notify);
+		ck_assert_str_eq(a->rcpts[i].orcpt ? a->rcpts[i].orcpt : "-",
+		    b->rcpts[i].orcpt ? b->rcpts[i].orcpt : "-");
 	}
+	ck_assert_int_eq(a->body, b->body);
+	ck_assert_int_eq(a->smtputf8, b->smtputf8);
+	ck_assert_int_eq(a->ret, b->ret);
+	ck_assert_str_eq(a->envid ? a->envid : "-", b->envid ? b->envid : "-");
 }
 
 /* format -> parse -> compare -> format again gives the same bytes */
@@ -117,7 +124,74 @@ long_addr(char *buf, size_t total)
 	buf[total] = '\0';
 }
 
+static void check_prefixes(const char *, size_t);
+
 /* ---- format ----------------------------------------------------------------------- */
+
+/* The ESMTP and DSN lines: exact form, round trip, and files without them. */
+START_TEST(test_dsn_fields)
+{
+	static const char want[] =
+	    "mailroot-envelope 1\n"
+	    "id " ID "\n"
+	    "arrival 1763900000\n"
+	    "attempts 0\n"
+	    "next-attempt 0\n"
+	    "sender <alice@example.test>\n"
+	    "body 8bitmime\n"
+	    "smtputf8 yes\n"
+	    "ret hdrs\n"
+	    "envid QQ+2B123\n"
+	    "rcpt pending <bob@example.test>\n"
+	    "notify success,failure\n"
+	    "orcpt rfc822;bob+2Bx@example.test\n"
+	    "rcpt pending <j\xc3\xb6rg@example.test>\n"
+	    "notify never\n"
+	    "rcpt done <carol@example.test>\n"
+	    "orcpt utf-8;j\xc3\xb6rg@example.test\n"
+	    "end\n";
+	struct envelope e, back;
+	char err[256], *text;
+	size_t len;
+
+	memset(&e, 0, sizeof(e));
+	strlcpy(e.id, ID, sizeof(e.id));
+	e.sender = strdup("alice@example.test");
+	e.arrival = 1763900000;
+	e.body = ENV_BODY_8BITMIME;
+	e.smtputf8 = 1;
+	e.ret = 2;	/* DSN_RET_HDRS */
+	e.envid = strdup("QQ+2B123");
+	ck_assert_int_eq(envelope_add_rcpt(&e, "bob@example.test", RCPT_PENDING), 0);
+	ck_assert_int_eq(envelope_rcpt_dsn(&e, 0x3, "rfc822;bob+2Bx@example.test"), 0);
+	ck_assert_int_eq(envelope_add_rcpt(&e, "j\xc3\xb6rg@example.test", RCPT_PENDING), 0);
+	ck_assert_int_eq(envelope_rcpt_dsn(&e, 0x8, NULL), 0);
+	ck_assert_int_eq(envelope_add_rcpt(&e, "carol@example.test", RCPT_DONE), 0);
+	ck_assert_int_eq(envelope_rcpt_dsn(&e, 0, "utf-8;j\xc3\xb6rg@example.test"), 0);
+	text = format(&e, &len);
+	ck_assert_uint_eq(len, sizeof(want) - 1);
+	ck_assert_msg(memcmp(text, want, len) == 0, "got:\n%.*s", (int)len, text);
+	roundtrip(&e);
+	ck_assert_int_eq(parse(text, len, &back, err, sizeof(err)), 0);
+	ck_assert_uint_eq(back.rcpts[0].notify, 0x3);
+	ck_assert_uint_eq(back.rcpts[1].notify, 0x8);
+	ck_assert_ptr_null(back.rcpts[1].orcpt);
+	ck_assert_uint_eq(back.rcpts[2].notify, 0);
+	envelope_free(&back);
+	check_prefixes(text, len);
+	free(text);
+	envelope_free(&e);
+
+	/* a file of the first format (no such lines) still parses, all unset */
+	ck_assert_int_eq(parse(good_file, sizeof(good_file) - 1, &back, err, sizeof(err)), 0);
+	ck_assert_int_eq(back.body, ENV_BODY_NONE);
+	ck_assert_int_eq(back.ret, 0);
+	ck_assert_ptr_null(back.envid);
+	ck_assert_uint_eq(back.rcpts[0].notify, 0);
+	ck_assert_ptr_null(back.rcpts[0].orcpt);
+	envelope_free(&back);
+}
+END_TEST
 
 START_TEST(test_format_exact)
 {
@@ -389,6 +463,12 @@ static const struct bad bad[] = {
 	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 	    "@example.test>\nend\n", "line 7: too long or binary"),
 	BN(HEAD "sender <a\0b@example.test>\nrcpt pending <b@example.test>\nend\n",
 	    "line 6: too long or binary"),
@@ -396,6 +476,36 @@ static const struct bad bad[] = {
 	BN(HEAD "sender <a@example.test>\nrcpt pending <b@example.test>\nend\n\0",
 	    "line 9:"),
 	B(HEAD "sender <a@example.test>\nrcpt pending <b@example.test\001>\nend\n",
+	    "line 7: malformed"),
+
+	/* ESMTP and DSN lines (RFC 3461) */
+	B(HEAD "sender <a@example.test>\nnotify never\nrcpt pending <b@example.test>\nend\n",
+	    "line 7: malformed"),		/* notify before any rcpt */
+	B(HEAD "sender <a@example.test>\nrcpt pending <b@example.test>\nnotify never,success\nend\n",
+	    "line 8: malformed"),
+	B(HEAD "sender <a@example.test>\nrcpt pending <b@example.test>\nnotify success,success\nend\n",
+	    "line 8: malformed"),
+	B(HEAD "sender <a@example.test>\nrcpt pending <b@example.test>\nnotify delay\nnotify delay\nend\n",
+	    "line 9: malformed"),
+	B(HEAD "sender <a@example.test>\nrcpt pending <b@example.test>\norcpt rfc822\nend\n",
+	    "line 8: malformed"),
+	B(HEAD "sender <a@example.test>\nrcpt pending <b@example.test>\norcpt rfc822;a+2b@x\nend\n",
+	    "line 8: malformed"),		/* hexchar is upper case */
+	B(HEAD "sender <a@example.test>\nrcpt pending <b@example.test>\norcpt ;a@x\nend\n",
+	    "line 8: malformed"),
+	B(HEAD "sender <a@example.test>\nenvid a+0Ab\nrcpt pending <b@example.test>\nend\n",
+	    "line 7: malformed"),		/* decodes to a control character */
+	B(HEAD "sender <a@example.test>\nenvid a=b\nrcpt pending <b@example.test>\nend\n",
+	    "line 7: malformed"),
+	B(HEAD "sender <a@example.test>\nenvid x\nenvid y\nrcpt pending <b@example.test>\nend\n",
+	    "line 8: malformed"),
+	B(HEAD "sender <a@example.test>\nret never\nrcpt pending <b@example.test>\nend\n",
+	    "line 7: malformed"),
+	B(HEAD "sender <a@example.test>\nret full\nret hdrs\nrcpt pending <b@example.test>\nend\n",
+	    "line 8: malformed"),
+	B(HEAD "sender <a@example.test>\nbody 9bit\nrcpt pending <b@example.test>\nend\n",
+	    "line 7: malformed"),
+	B(HEAD "sender <a@example.test>\nsmtputf8 no\nrcpt pending <b@example.test>\nend\n",
 	    "line 7: malformed"),
 };
 
@@ -419,7 +529,7 @@ END_TEST
 START_TEST(test_line_limit)
 {
 	struct envelope e;
-	char err[256], buf[2048], addr[300];
+	char err[256], buf[4096], addr[1100];
 
 	/* the longest valid address (254 characters) */
 	long_addr(addr, 254);
@@ -437,8 +547,8 @@ START_TEST(test_line_limit)
 	envelope_free(&e);
 
 	/* a line longer than the parser's buffer */
-	memset(addr, 'x', 299);
-	addr[299] = '\0';
+	memset(addr, 'x', 1000);
+	addr[1000] = '\0';
 	snprintf(buf, sizeof(buf), HEAD "sender <a@example.test>\nrcpt failed <%s@example.test>\nend\n", addr);
 	ck_assert_int_eq(parse(buf, strlen(buf), &e, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "line 7: too long") != NULL, "%s", err);
@@ -549,6 +659,7 @@ envelope_suite(void)
 
 	tc = tcase_create("format");
 	tcase_add_test(tc, test_format_exact);
+	tcase_add_test(tc, test_dsn_fields);
 	tcase_add_test(tc, test_parse_good);
 	tcase_add_test(tc, test_state_names);
 	suite_add_tcase(s, tc);
