@@ -35,6 +35,7 @@ struct parser {
 	void		(*report)(const char *, void *);
 	void		*arg;
 	int		 seen_hostname, seen_domain, seen_pidfile, seen_socket;
+	int		 tls_cert_line, tls_key_line;
 };
 
 struct keyword {
@@ -245,15 +246,25 @@ kw_alias_domain(struct parser *p, int ac, char **av)
 	}
 }
 
-/* listen on ADDRESS [port N] */
+/* listen on ADDRESS [port N] [tls | smtps] [require-tls] */
 static void
 kw_listen(struct parser *p, int ac, char **av)
 {
+	static const struct {
+		const char	*name;
+		unsigned	 flag;
+	} opts[] = {
+		{ "tls", LISTEN_TLS },
+		{ "smtps", LISTEN_SMTPS },
+		{ "require-tls", LISTEN_REQUIRE_TLS },
+	};
 	struct listener_conf *l, *o;
 	struct in6_addr a6;
 	struct in_addr a4;
 	const char *addr;
 	long port = 25;
+	unsigned flags = 0;
+	size_t k;
 	char *end;
 	int i;
 
@@ -282,11 +293,30 @@ kw_listen(struct parser *p, int ac, char **av)
 				return;
 			}
 			i++;
-		} else {
+			continue;
+		}
+		for (k = 0; k < sizeof(opts) / sizeof(opts[0]); k++)
+			if (strcmp(av[i], opts[k].name) == 0)
+				break;
+		if (k == sizeof(opts) / sizeof(opts[0])) {
 			perr(p, "listen on: unknown option \"%s\"", av[i]);
 			return;
 		}
+		if (flags & opts[k].flag) {
+			perr(p, "listen on: option \"%s\" given twice", av[i]);
+			return;
+		}
+		flags |= opts[k].flag;
 	}
+	/* STARTTLS inside implicit TLS means nothing (RFC 8314 3.3). */
+	if ((flags & LISTEN_TLS) && (flags & LISTEN_SMTPS)) {
+		perr(p, "listen on: \"tls\" (STARTTLS) and \"smtps\" (implicit TLS) "
+		    "exclude each other");
+		return;
+	}
+	/* Requiring TLS means offering it. */
+	if ((flags & LISTEN_REQUIRE_TLS) && !(flags & LISTEN_SMTPS))
+		flags |= LISTEN_TLS;
 	TAILQ_FOREACH(o, &p->conf->listeners, entry) {
 		if (o->port == port && strcmp(o->addr, addr) == 0) {
 			perr(p, "listen on %s port %ld: already declared at line %d",
@@ -308,6 +338,7 @@ kw_listen(struct parser *p, int ac, char **av)
 	strlcpy(l->addr, addr, sizeof(l->addr));
 	l->port = (uint16_t)port;
 	l->line = p->line;
+	l->flags = flags;
 	TAILQ_INSERT_TAIL(&p->conf->listeners, l, entry);
 }
 
@@ -409,6 +440,23 @@ kw_idle_timeout(struct parser *p, int ac, char **av)
 }
 
 static void
+kw_tls_certificate(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_path(p, p->conf->tls_certificate, sizeof(p->conf->tls_certificate),
+	    "tls-certificate", av[1]);
+	p->tls_cert_line = p->line;
+}
+
+static void
+kw_tls_key(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_path(p, p->conf->tls_key, sizeof(p->conf->tls_key), "tls-key", av[1]);
+	p->tls_key_line = p->line;
+}
+
+static void
 kw_pickup_interval(struct parser *p, int ac, char **av)
 {
 	(void)ac;
@@ -435,6 +483,8 @@ static const struct keyword keywords[] = {
 	{ "pidfile",		1, 1, kw_pidfile },
 	{ "queued-user",	1, 1, kw_queued_user },
 	{ "smtpd-user",		1, 1, kw_smtpd_user },
+	{ "tls-certificate",	1, 1, kw_tls_certificate },
+	{ "tls-key",		1, 1, kw_tls_key },
 };
 
 const char *const config_keywords[] = {
@@ -442,7 +492,7 @@ const char *const config_keywords[] = {
 	"idle-timeout", "listen", "log-file", "log-verbose", "mailroot",
 	"mailroot-group", "max-message-size", "max-recipients",
 	"pickup-interval", "pickupd-user", "pidfile", "queued-user",
-	"smtpd-user", NULL
+	"smtpd-user", "tls-certificate", "tls-key", NULL
 };
 
 /* ---- the tokenizer --------------------------------------------------------- */
@@ -597,6 +647,28 @@ config_finish(struct parser *p)
 		l->port = 25;
 		TAILQ_INSERT_TAIL(&c->listeners, l, entry);
 	}
+	/*
+	 * TLS: the certificate and key go together; a TLS listener needs them.
+	 * (A statement with a bad value was reported already: not again.)
+	 */
+	if (c->tls_certificate[0] && !c->tls_key[0] && !p->tls_key_line) {
+		p->line = p->tls_cert_line;
+		perr(p, "tls-certificate is set but tls-key is not");
+	}
+	if (c->tls_key[0] && !c->tls_certificate[0] && !p->tls_cert_line) {
+		p->line = p->tls_key_line;
+		perr(p, "tls-key is set but tls-certificate is not");
+	}
+	TAILQ_FOREACH(l, &c->listeners, entry) {
+		if (!(l->flags & (LISTEN_TLS | LISTEN_SMTPS)) || c->tls_certificate[0] ||
+		    p->tls_cert_line)
+			continue;
+		p->line = l->line;
+		perr(p, "listen on %s port %u: %s needs tls-certificate and tls-key",
+		    l->addr, l->port, (l->flags & LISTEN_SMTPS) ? "smtps" :
+		    (l->flags & LISTEN_REQUIRE_TLS) ? "require-tls" : "tls");
+	}
+	p->line = 0;
 }
 
 static struct config *

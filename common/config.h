@@ -19,11 +19,17 @@
 #define CONF_USER_MAX		32
 #define CONF_LISTENERS_MAX	64
 
+/* Options of a listener (listen on ... tls | smtps | require-tls). */
+#define LISTEN_TLS		0x01	/* offer STARTTLS (RFC 3207) */
+#define LISTEN_SMTPS		0x02	/* implicit TLS from the first octet (RFC 8314) */
+#define LISTEN_REQUIRE_TLS	0x04	/* 530 5.7.0 to mail commands until TLS */
+
 struct listener_conf {
 	TAILQ_ENTRY(listener_conf) entry;
 	char		 addr[64];	/* numeric address, or "*" for all */
 	uint16_t	 port;
 	int		 line;		/* where it was declared */
+	unsigned	 flags;		/* LISTEN_* */
 };
 TAILQ_HEAD(listener_list, listener_conf);
 
@@ -53,6 +59,10 @@ struct config {
 	uint32_t	 idle_timeout;		/* seconds */
 	uint32_t	 pickup_interval;	/* seconds between rescans of Pickup/ */
 	int		 log_verbose;
+
+	/* TLS of the listeners: PEM files, read by mailrootd only ("" : none) */
+	char		 tls_certificate[PATH_MAX];
+	char		 tls_key[PATH_MAX];
 };
 
 /*

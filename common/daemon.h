@@ -36,6 +36,12 @@ struct daemon_ops {
 	void	(*go)(void);
 	/* Pause or resume (smtpd). */
 	void	(*pause)(int paused);
+	/*
+	 * The TLS certificate and key (smtpd): `fd` holds the PEM text, the
+	 * certificate's `certlen` octets then the key's; the handler owns fd.
+	 */
+	void	(*tls_material)(int fd, uint64_t certlen, const char *certfile,
+		    const char *keyfile);
 };
 
 /* The process-wide state every daemon has. */

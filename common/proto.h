@@ -52,6 +52,11 @@ enum proto_type {
 	PRODUCER_MSG_FAILED,	/* u32 temporary (1) or permanent (0); str reason */
 	PRODUCER_BADMAIL_DONE,	/* str queueid of the Badmail entry */
 
+	/* mailrootd -> smtpd */
+	DAEMON_TLS_MATERIAL,	/* fd: PEM text, certificate (and chain) then key;
+				   u64 certificate length; str certificate file;
+				   str key file (names for messages) */
+
 	MSG_TYPE_MAX
 };
 

@@ -321,6 +321,12 @@ mrd_reload(char *why, size_t whysz)
 		log_warnx("reload refused; keeping the running configuration");
 		return -1;
 	}
+	if (tls_load(c, why, whysz) == -1) {
+		log_warnx("reload refused: %s; keeping the running configuration", why);
+		config_free(c);
+		free(text);
+		return -1;
+	}
 	/* Settings bound at start-up stay; say so rather than pretend. */
 	for (a = TAILQ_FIRST(&c->listeners), b = TAILQ_FIRST(&mrd->conf->listeners);
 	    a && b; a = TAILQ_NEXT(a, entry), b = TAILQ_NEXT(b, entry))
@@ -335,6 +341,7 @@ mrd_reload(char *why, size_t whysz)
 	config_free(mrd->conf);
 	mrd->conf = c;
 	proc_send_config_all();
+	tls_send(mrd->procs[PROC_SMTPD].ipc);
 	log_info("configuration reloaded from %s", mrd->conf_path);
 	return 0;
 }
@@ -399,6 +406,10 @@ main(int argc, char **argv)
 	mrd->conf_text = text;
 	mrd->conf_len = len;
 	if (mailroot_ids(mrd->conf, &mrd->ids, err, sizeof(err)) == -1) {
+		fprintf(stderr, "mailrootd: %s\n", err);
+		return 1;
+	}
+	if (tls_load(mrd->conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "mailrootd: %s\n", err);
 		return 1;
 	}

@@ -70,6 +70,14 @@ void	proc_send_config_all(void);
 void	proc_send_pause(int paused);
 void	proc_reap(void);
 
+/*
+ * mailrootd_tls.c: read and check the TLS certificate and key of `conf`
+ * (none configured: forget any); -1 with err, keeping the previous ones.
+ */
+int	tls_load(const struct config *, char *err, size_t errsz);
+/* Hand the certificate and key to a daemon (smtpd); nothing when none. */
+void	tls_send(struct ipc *);
+
 /* mailrootd_control.c */
 int	control_open(const char *path, char *err, size_t errsz);
 void	control_close(void);

@@ -20,6 +20,7 @@
 #define MAX_LISTENERS	CONF_LISTENERS_MAX
 
 static struct evconnlistener *listeners[MAX_LISTENERS];
+static unsigned listener_flags[MAX_LISTENERS];	/* LISTEN_* of each */
 static int paused;
 
 int
@@ -33,8 +34,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
 	(void)l;
-	(void)arg;
-	session_accept(fd, sa, (socklen_t)salen);
+	session_accept(fd, sa, (socklen_t)salen, listener_flags[(uintptr_t)arg]);
 }
 
 static void
@@ -46,17 +46,33 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	log_warn("accept");
 }
 
+/* The index-th listener of `c` (mailrootd binds them in this order). */
+static const struct listener_conf *
+listener_nth(const struct config *c, uint32_t index)
+{
+	const struct listener_conf *l;
+
+	TAILQ_FOREACH(l, &c->listeners, entry)
+		if (index-- == 0)
+			return l;
+	return NULL;
+}
+
 static void
 smtpd_listener(uint32_t index, int fd)
 {
+	const struct listener_conf *lc;
+
 	if (index >= MAX_LISTENERS) {
 		close(fd);
 		return;
 	}
+	lc = listener_nth(env->conf, index);
+	listener_flags[index] = lc ? lc->flags : 0;
 	if (listeners[index])
 		evconnlistener_free(listeners[index]);
 	evutil_make_socket_nonblocking(fd);
-	listeners[index] = evconnlistener_new(env->base, accept_cb, NULL,
+	listeners[index] = evconnlistener_new(env->base, accept_cb, (void *)(uintptr_t)index,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (listeners[index] == NULL) {
 		log_warnx("cannot serve listener %u", index);
@@ -80,10 +96,23 @@ smtpd_peer(enum proc_id peer, int fd)
 static int
 smtpd_config(struct config *c, const struct config *old, char *why, size_t whysz)
 {
-	(void)c;
-	(void)old;
+	const struct listener_conf *a, *b;
+	uint32_t i;
+
 	(void)why;
 	(void)whysz;
+	/*
+	 * A reload changes the options (tls, smtps, require-tls) of a listener
+	 * still bound where the config says; one that moved keeps its own
+	 * until the next start, as mailrootd keeps its socket.
+	 */
+	for (i = 0; old != NULL && i < MAX_LISTENERS; i++) {
+		if (listeners[i] == NULL || (a = listener_nth(c, i)) == NULL ||
+		    (b = listener_nth(old, i)) == NULL)
+			continue;
+		if (a->port == b->port && strcmp(a->addr, b->addr) == 0)
+			listener_flags[i] = a->flags;
+	}
 	return 0;
 }
 
@@ -99,6 +128,7 @@ static const struct daemon_ops smtpd_ops = {
 	.peer = smtpd_peer,
 	.listener = smtpd_listener,
 	.pause = smtpd_pause,
+	.tls_material = tls_material,
 };
 
 int

@@ -60,6 +60,8 @@ static uint32_t next_id = 1;
 
 static void session_process(struct session *);
 static void session_free(struct session *);
+static int session_tls_begin(struct session *);
+static void session_tls_ready(struct session *);
 
 /* ---- replies ---------------------------------------------------------------- */
 
@@ -132,6 +134,8 @@ cmd_helo(struct session *s, struct smtp_cmd *c)
 	else
 		reply(s, "250-SIZE");
 	reply(s, "250-8BITMIME");
+	if ((s->listen_flags & LISTEN_TLS) && s->tls == TLS_OFF)
+		reply(s, "250-STARTTLS");
 	reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -272,6 +276,45 @@ cmd_help(struct session *s, struct smtp_cmd *c)
 	reply(s, "214 2.0.0 See RFC 5321");
 }
 
+/*
+ * RFC 3207: STARTTLS, on a `tls` listener and before TLS only.  After the
+ * 220, plaintext the client pipelined behind the command is dropped, never
+ * read as commands (CVE-2011-0411), and the session forgets what it was
+ * told in plaintext (4.2): the client starts again with EHLO.
+ */
+static void
+cmd_starttls(struct session *s, struct smtp_cmd *c)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t n;
+
+	(void)c;
+	if (!(s->listen_flags & LISTEN_TLS) && s->tls == TLS_OFF) {
+		reply(s, "502 5.5.1 Command not implemented");
+		return;
+	}
+	if (s->tls != TLS_OFF) {
+		reply(s, "503 5.5.1 TLS already active");
+		return;
+	}
+	if (!tls_available()) {
+		reply(s, "454 4.7.0 TLS not available due to temporary reason");
+		return;
+	}
+	reply(s, "220 2.0.0 Ready to start TLS");
+	if ((n = evbuffer_get_length(in)) > 0) {
+		log_info("session=%08x client=%s status=discarded bytes=%zu "
+		    "reason=\"plaintext pipelined after STARTTLS\"", s->id, s->addr, n);
+		evbuffer_drain(in, n);
+	}
+	transaction_reset(s);
+	s->helo[0] = '\0';
+	s->esmtp = 0;
+	s->state = S_CONNECTED;
+	if (session_tls_begin(s) == -1)
+		session_close_after(s);
+}
+
 static void
 cmd_not_implemented(struct session *s, struct smtp_cmd *c)
 {
@@ -300,7 +343,8 @@ static const struct {
 	{ SMTP_CMD_VRFY, ANY_STATE, NULL, cmd_vrfy },
 	{ SMTP_CMD_HELP, ANY_STATE, NULL, cmd_help },
 	{ SMTP_CMD_EXPN, ANY_STATE, NULL, cmd_not_implemented },
-	{ SMTP_CMD_STARTTLS, ANY_STATE, NULL, cmd_not_implemented },
+	{ SMTP_CMD_STARTTLS, ST(S_CONNECTED) | ST(S_HELO),
+	    "503 5.5.1 STARTTLS is not allowed during a mail transaction", cmd_starttls },
 	{ SMTP_CMD_AUTH, ANY_STATE, NULL, cmd_not_implemented },
 	{ SMTP_CMD_BDAT, ANY_STATE, NULL, cmd_not_implemented },
 	{ SMTP_CMD_ETRN, ANY_STATE, NULL, cmd_not_implemented },
@@ -328,6 +372,14 @@ session_command(struct session *s, const char *line, size_t len)
 	case SMTP_PARSE_SYNTAX:
 	default:
 		reply(s, "501 5.5.2 Syntax error: %s", why);
+		return;
+	}
+	/* "Require secure channel": mail commands wait for TLS (RFC 3207 4). */
+	if ((s->listen_flags & LISTEN_REQUIRE_TLS) && s->tls != TLS_ON &&
+	    cmd.verb != SMTP_CMD_EHLO && cmd.verb != SMTP_CMD_HELO &&
+	    cmd.verb != SMTP_CMD_STARTTLS && cmd.verb != SMTP_CMD_NOOP &&
+	    cmd.verb != SMTP_CMD_RSET && cmd.verb != SMTP_CMD_QUIT) {
+		reply(s, "530 5.7.0 Must issue a STARTTLS command first");
 		return;
 	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
@@ -374,7 +426,11 @@ write_received(struct session *s)
 	log_escape(helo, sizeof(helo), s->helo, strlen(s->helo));
 	evbuffer_add_printf(s->msgbuf, "Received: from %s (%s)\r\n\tby %s (Mailroot) "
 	    "with %s id %s", helo, s->literal, env->conf->hostname,
-	    s->esmtp ? "ESMTP" : "SMTP", s->qid);
+	    s->esmtp ? (s->tls == TLS_ON ? "ESMTPS" : "ESMTP") : "SMTP", s->qid);
+	/* RFC 3848 ESMTPS; what was agreed, as Postfix and OpenSMTPD say it. */
+	if (s->tls == TLS_ON)
+		evbuffer_add_printf(s->msgbuf, "\r\n\t(version=%s cipher=%s bits=%d)",
+		    s->tls_version, s->tls_cipher, s->tls_bits);
 	if (s->nrcpts == 1)
 		evbuffer_add_printf(s->msgbuf, "\r\n\tfor <%s>", s->rcpts[0]);
 	evbuffer_add_printf(s->msgbuf, "; %s\r\n", date);
@@ -522,8 +578,8 @@ session_process(struct session *s)
 		}
 		s->bytes_in += consumed;
 		session_command(s, (const char *)p, linelen);
-		/* The handler may have closed the session. */
-		if (s->state == S_CLOSING)
+		/* The handler may have closed the session, or started TLS. */
+		if (s->state == S_CLOSING || s->tls == TLS_HANDSHAKE)
 			return;
 		evbuffer_drain(in, consumed);
 	}
@@ -557,6 +613,15 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
 
+	if (s->tls == TLS_HANDSHAKE) {
+		if (what & BEV_EVENT_CONNECTED)
+			session_tls_ready(s);
+		else {
+			tls_failed(s, what);
+			session_free(s);
+		}
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (s->state == S_CLOSING) {
 			session_free(s);
@@ -571,6 +636,39 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	/* EOF or error: the client is gone. */
 	session_free(s);
+}
+
+/* Start TLS (after STARTTLS's 220, or on an smtps connection); -1 if it cannot. */
+static int
+session_tls_begin(struct session *s)
+{
+	struct timeval tv = { env->conf->idle_timeout, 0 };
+
+	if (tls_start(s) == -1)
+		return -1;
+	/* From here on the session reads and writes the TLS filter. */
+	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, INPUT_HIGH);
+	bufferevent_setwatermark(s->bev, EV_WRITE, OUTPUT_HIGH / 4, 0);
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	return 0;
+}
+
+/* The TLS handshake completed. */
+static void
+session_tls_ready(struct session *s)
+{
+	tls_established(s);
+	if (s->listen_flags & LISTEN_SMTPS) {
+		log_info("session=%08x client=%s status=connect%s", s->id, s->addr,
+		    tls_log_fields(s));
+		reply(s, "220 %s ESMTP Mailroot", env->conf->hostname);
+		return;
+	}
+	log_info("session=%08x client=%s status=starttls%s", s->id, s->addr,
+	    tls_log_fields(s));
+	session_process(s);
 }
 
 static void
@@ -604,7 +702,7 @@ format_literal(struct session *s, const struct sockaddr *sa)
 }
 
 void
-session_accept(int fd, const struct sockaddr *sa, socklen_t salen)
+session_accept(int fd, const struct sockaddr *sa, socklen_t salen, unsigned listen_flags)
 {
 	static const char paused_msg[] = "421 4.3.2 Service paused, try again later\r\n";
 	struct timeval tv = { env->conf->idle_timeout, 0 };
@@ -613,7 +711,9 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 
 	(void)salen;
 	if (smtpd_paused()) {
-		(void)!write(fd, paused_msg, sizeof(paused_msg) - 1);
+		/* On an implicit TLS port, plaintext would only confuse. */
+		if (!(listen_flags & LISTEN_SMTPS))
+			(void)!write(fd, paused_msg, sizeof(paused_msg) - 1);
 		close(fd);
 		return;
 	}
@@ -631,6 +731,7 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 		next_id = 1;
 	s->msgfd = -1;
 	s->state = S_CONNECTED;
+	s->listen_flags = listen_flags;
 	format_literal(s, sa);
 	s->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL) {
@@ -647,6 +748,12 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 	bufferevent_setwatermark(s->bev, EV_WRITE, OUTPUT_HIGH / 4, 0);
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	/* Implicit TLS (RFC 8314 3.3): the greeting follows the handshake. */
+	if (listen_flags & LISTEN_SMTPS) {
+		if (session_tls_begin(s) == -1)
+			session_free(s);
+		return;
+	}
 	log_info("session=%08x client=%s status=connect", s->id, s->addr);
 	reply(s, "220 %s ESMTP Mailroot", env->conf->hostname);
 }
@@ -692,9 +799,13 @@ session_free(struct session *s)
 		queue_abort(s->qid);
 	s->state = S_CLOSING;
 	transaction_reset(s);
-	log_info("session=%08x client=%s status=disconnect messages=%u bytes=%llu",
-	    s->id, s->addr, s->messages, (unsigned long long)s->bytes_in);
-	bufferevent_free(s->bev);
+	log_info("session=%08x client=%s status=disconnect messages=%u bytes=%llu%s",
+	    s->id, s->addr, s->messages, (unsigned long long)s->bytes_in,
+	    tls_log_fields(s));
+	if (s->tls != TLS_OFF)
+		tls_close(s);
+	else
+		bufferevent_free(s->bev);
 	evbuffer_free(s->msgbuf);
 	free(s);
 }
