@@ -286,6 +286,7 @@ static void
 cmd_starttls(struct session *s, struct smtp_cmd *c)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer_ptr eol;
 	size_t n;
 
 	(void)c;
@@ -302,11 +303,14 @@ cmd_starttls(struct session *s, struct smtp_cmd *c)
 		return;
 	}
 	reply(s, "220 2.0.0 Ready to start TLS");
-	if ((n = evbuffer_get_length(in)) > 0) {
+	/* The input starts with this command's line; what follows it goes. */
+	eol = evbuffer_search(in, "\n", 1, NULL);
+	n = evbuffer_get_length(in);
+	if (eol.pos >= 0 && n > (size_t)eol.pos + 1)
 		log_info("session=%08x client=%s status=discarded bytes=%zu "
-		    "reason=\"plaintext pipelined after STARTTLS\"", s->id, s->addr, n);
-		evbuffer_drain(in, n);
-	}
+		    "reason=\"plaintext pipelined after STARTTLS\"", s->id, s->addr,
+		    n - ((size_t)eol.pos + 1));
+	evbuffer_drain(in, n);
 	transaction_reset(s);
 	s->helo[0] = '\0';
 	s->esmtp = 0;
@@ -590,8 +594,15 @@ session_process(struct session *s)
 static void
 read_cb(struct bufferevent *bev, void *arg)
 {
+	struct session *s = arg;
+
 	(void)bev;
-	session_process(arg);
+	/* libevent may hand over the first data before it reports the handshake. */
+	if (s->tls == TLS_HANDSHAKE) {
+		session_tls_ready(s);
+		return;
+	}
+	session_process(s);
 }
 
 static void
@@ -613,13 +624,14 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
 
-	if (s->tls == TLS_HANDSHAKE) {
-		if (what & BEV_EVENT_CONNECTED)
+	if (what & BEV_EVENT_CONNECTED) {
+		if (s->tls == TLS_HANDSHAKE)
 			session_tls_ready(s);
-		else {
-			tls_failed(s, what);
-			session_free(s);
-		}
+		return;
+	}
+	if (s->tls == TLS_HANDSHAKE) {
+		tls_failed(s, what);
+		session_free(s);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
@@ -655,7 +667,7 @@ session_tls_begin(struct session *s)
 	return 0;
 }
 
-/* The TLS handshake completed. */
+/* The TLS handshake completed: greet (smtps), then read what came with it. */
 static void
 session_tls_ready(struct session *s)
 {
@@ -664,10 +676,9 @@ session_tls_ready(struct session *s)
 		log_info("session=%08x client=%s status=connect%s", s->id, s->addr,
 		    tls_log_fields(s));
 		reply(s, "220 %s ESMTP Mailroot", env->conf->hostname);
-		return;
-	}
-	log_info("session=%08x client=%s status=starttls%s", s->id, s->addr,
-	    tls_log_fields(s));
+	} else
+		log_info("session=%08x client=%s status=starttls%s", s->id, s->addr,
+		    tls_log_fields(s));
 	session_process(s);
 }
 
