@@ -83,8 +83,14 @@ session_close_after(struct session *s)
 {
 	s->state = S_CLOSING;
 	bufferevent_disable(s->bev, EV_READ);
+	/*
+	 * Not freed here even when all is sent: the caller still uses the
+	 * session, and over TLS the reply leaves the output at once.  The
+	 * write callback frees it.
+	 */
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		session_free(s);
+		bufferevent_trigger(s->bev, EV_WRITE,
+		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
 /* ---- the transaction ---------------------------------------------------------- */

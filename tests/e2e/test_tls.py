@@ -519,3 +519,53 @@ def test_reload_serves_a_new_certificate(suite):
     assert peer_der(sport, pki) == want, "a refused reload changed the certificate"
     st = suite.status()
     assert st.rc == 0 and "running" in st.out, st
+
+
+# ---- pipelining and timeouts over TLS ----------------------------------------------
+
+@options(start=False)
+def test_pipelining_and_timeouts_over_tls(suite):
+    pki = PKI(suite)
+    pki.server("mx")
+    tport, sport = free_port(), free_port()
+    tls_config(suite, pki, [(tport, "tls"), (sport, "smtps")], conf={"idle-timeout": "2s"})
+    suite.start()
+    with RawSMTP(tport) as c:
+        c.expect("EHLO client.example.net", 250)
+        c.expect("STARTTLS", 220)
+        starttls_raw(c, pki)
+        c.expect("EHLO client.example.net", 250)
+        # One TLS write with a whole transaction: one reply each, in order.
+        c.send("MAIL FROM:<p@sender.example.net>\r\nRCPT TO:<p1@%s>\r\n"
+               "RCPT TO:<p2@elsewhere.example.org>\r\nRCPT TO:<p3@%s>\r\nDATA\r\n" % (
+                   DOMAIN, DOMAIN))
+        got = [c.reply()[0] for _ in range(5)]
+        assert got == [250, 250, 550, 250, 354], "pipelined replies over TLS %r" % got
+        c.send(b"Subject: pipelined over TLS\r\n\r\np\r\n.\r\nNOOP\r\nQUIT\r\n")
+        code, text = c.reply()
+        assert code == 250, "pipelined end of data over TLS: %r" % text
+        qid = queued_id(text)
+        assert [c.reply()[0], c.reply()[0]] == [250, 221], "NOOP and QUIT after the data"
+        assert c.closed_by_peer(5), "not closed after QUIT over TLS"
+    assert suite.wait_drop(qid).receivers == ["p1@" + DOMAIN, "p3@" + DOMAIN]
+    # An idle TLS session hears 421 over TLS, then the connection closes.
+    with RawSMTP(tport) as c:
+        c.expect("EHLO client.example.net", 250)
+        c.expect("STARTTLS", 220)
+        starttls_raw(c, pki)
+        t0 = time.monotonic()
+        c.sock.settimeout(15)
+        code, text = c.reply()
+        assert code == 421 and "4.4.2" in text, "idle TLS session: %r" % text
+        assert 1.5 <= time.monotonic() - t0 <= 10, "421 after %.1fs" % (time.monotonic() - t0)
+        assert c.closed_by_peer(5), "not closed after the 421"
+    # A client that never starts its handshake on the smtps port is dropped.
+    with socket.create_connection(("127.0.0.1", sport), timeout=15) as sock:
+        t0 = time.monotonic()
+        try:
+            data = sock.recv(4096)
+        except ConnectionResetError:
+            data = b""
+        assert data == b"", "the smtps port said something before the handshake: %r" % data
+        assert time.monotonic() - t0 <= 10, "not dropped after the idle timeout"
+    log_wait(suite, r'status=tls-failed reason="timeout"')
