@@ -167,7 +167,8 @@ tls_failed(struct session *s, short what)
 			strlcpy(reason, "timeout", sizeof(reason));
 		else if (what & BEV_EVENT_EOF)
 			strlcpy(reason, "connection closed by the client", sizeof(reason));
-		else if (errno != 0) {
+		else if ((what & BEV_EVENT_ERROR) && errno != 0) {
+			/* A socket error (libevent leaves its errno). */
 			snprintf(buf, sizeof(buf), "%s", strerror(errno));
 			strlcpy(reason, buf, sizeof(reason));
 		} else

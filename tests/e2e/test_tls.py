@@ -569,3 +569,36 @@ def test_pipelining_and_timeouts_over_tls(suite):
         assert data == b"", "the smtps port said something before the handshake: %r" % data
         assert time.monotonic() - t0 <= 10, "not dropped after the idle timeout"
     log_wait(suite, r'status=tls-failed reason="timeout"')
+
+
+# ---- a restarted smtpd is given the certificate again ------------------------------
+
+@options(start=False)
+def test_restarted_smtpd_serves_tls_again(suite):
+    pki = PKI(suite)
+    pki.server("mx")
+    sport = free_port()
+    tls_config(suite, pki, [(sport, "smtps")])
+    suite.start()
+    want = der(pki.path("mx.crt"))
+    assert peer_der(sport, pki) == want
+    old = suite.daemon_pids()["smtpd"]
+    os.kill(old, 9)
+    suite.wait_restarted("smtpd", old)
+
+    def served():
+        try:
+            return peer_der(sport, pki) == want
+        except (OSError, ssl.SSLError):
+            return False
+    wait_for(served, 10, "the restarted smtpd to serve the certificate")
+    # Mail goes through the new smtpd over TLS.
+    s = Loopback.SMTP_SSL(HOSTNAME, sport, local_hostname="client.example.net",
+                          context=pki.context(), timeout=20)
+    try:
+        s.ehlo()
+        qid = suite.send("a@sender.example.net", ["restart@" + DOMAIN], MSG, smtp=s)
+        s.quit()
+    finally:
+        s.close()
+    assert b"ESMTPS" in suite.wait_drop(qid).received
