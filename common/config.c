@@ -35,6 +35,7 @@ struct parser {
 	void		(*report)(const char *, void *);
 	void		*arg;
 	int		 seen_hostname, seen_domain, seen_pidfile, seen_socket;
+	int		 tls_cert_line, tls_key_line;
 };
 
 struct keyword {
@@ -245,17 +246,30 @@ kw_alias_domain(struct parser *p, int ac, char **av)
 	}
 }
 
-/* listen on ADDRESS [port N] [auth] [require-auth] [auth-plaintext] */
+/* listen on ADDRESS [port N] [tls | smtps] [require-tls] [auth] [require-auth] [auth-plaintext] */
 static void
 kw_listen(struct parser *p, int ac, char **av)
 {
+	static const struct {
+		const char	*name;
+		unsigned	 flag;
+	} opts[] = {
+		{ "tls", LISTEN_TLS },
+		{ "smtps", LISTEN_SMTPS },
+		{ "require-tls", LISTEN_REQUIRE_TLS },
+		{ "auth", LISTEN_AUTH },
+		{ "require-auth", LISTEN_REQUIRE_AUTH },
+		{ "auth-plaintext", LISTEN_AUTH_PLAINTEXT },
+	};
 	struct listener_conf *l, *o;
 	struct in6_addr a6;
 	struct in_addr a4;
 	const char *addr;
 	long port = 25;
+	unsigned flags = 0;
+	size_t k;
 	char *end;
-	int i, auth = 0, require_auth = 0, auth_plaintext = 0;
+	int i;
 
 	if (strcmp(av[1], "on") != 0) {
 		perr(p, "expected \"listen on ADDRESS [port N]\"");
@@ -282,17 +296,30 @@ kw_listen(struct parser *p, int ac, char **av)
 				return;
 			}
 			i++;
-		} else if (strcmp(av[i], "auth") == 0) {
-			auth = 1;
-		} else if (strcmp(av[i], "require-auth") == 0) {
-			auth = require_auth = 1;
-		} else if (strcmp(av[i], "auth-plaintext") == 0) {
-			auth = auth_plaintext = 1;
-		} else {
+			continue;
+		}
+		for (k = 0; k < sizeof(opts) / sizeof(opts[0]); k++)
+			if (strcmp(av[i], opts[k].name) == 0)
+				break;
+		if (k == sizeof(opts) / sizeof(opts[0])) {
 			perr(p, "listen on: unknown option \"%s\"", av[i]);
 			return;
 		}
+		if (flags & opts[k].flag) {
+			perr(p, "listen on: option \"%s\" given twice", av[i]);
+			return;
+		}
+		flags |= opts[k].flag;
 	}
+	/* STARTTLS inside implicit TLS means nothing (RFC 8314 3.3). */
+	if ((flags & LISTEN_TLS) && (flags & LISTEN_SMTPS)) {
+		perr(p, "listen on: \"tls\" (STARTTLS) and \"smtps\" (implicit TLS) "
+		    "exclude each other");
+		return;
+	}
+	/* Requiring TLS means offering it. */
+	if ((flags & LISTEN_REQUIRE_TLS) && !(flags & LISTEN_SMTPS))
+		flags |= LISTEN_TLS;
 	TAILQ_FOREACH(o, &p->conf->listeners, entry) {
 		if (o->port == port && strcmp(o->addr, addr) == 0) {
 			perr(p, "listen on %s port %ld: already declared at line %d",
@@ -314,9 +341,10 @@ kw_listen(struct parser *p, int ac, char **av)
 	strlcpy(l->addr, addr, sizeof(l->addr));
 	l->port = (uint16_t)port;
 	l->line = p->line;
-	l->auth = auth;
-	l->require_auth = require_auth;
-	l->auth_plaintext = auth_plaintext;
+	l->flags = flags;
+	l->auth = (flags & (LISTEN_AUTH | LISTEN_REQUIRE_AUTH | LISTEN_AUTH_PLAINTEXT)) != 0;
+	l->require_auth = (flags & LISTEN_REQUIRE_AUTH) != 0;
+	l->auth_plaintext = (flags & LISTEN_AUTH_PLAINTEXT) != 0;
 	TAILQ_INSERT_TAIL(&p->conf->listeners, l, entry);
 }
 
@@ -415,6 +443,23 @@ kw_idle_timeout(struct parser *p, int ac, char **av)
 	if (config_parse_time(av[1], &p->conf->idle_timeout) == -1 ||
 	    p->conf->idle_timeout == 0)
 		perr(p, "idle-timeout: bad time \"%s\" (use e.g. 30s, 10m)", av[1]);
+}
+
+static void
+kw_tls_certificate(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_path(p, p->conf->tls_certificate, sizeof(p->conf->tls_certificate),
+	    "tls-certificate", av[1]);
+	p->tls_cert_line = p->line;
+}
+
+static void
+kw_tls_key(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_path(p, p->conf->tls_key, sizeof(p->conf->tls_key), "tls-key", av[1]);
+	p->tls_key_line = p->line;
 }
 
 static void
@@ -568,6 +613,8 @@ static const struct keyword keywords[] = {
 	{ "pidfile",		1, 1, kw_pidfile },
 	{ "queued-user",	1, 1, kw_queued_user },
 	{ "smtpd-user",		1, 1, kw_smtpd_user },
+	{ "tls-certificate",	1, 1, kw_tls_certificate },
+	{ "tls-key",		1, 1, kw_tls_key },
 };
 
 const char *const config_keywords[] = {
@@ -576,7 +623,7 @@ const char *const config_keywords[] = {
 	"idle-timeout", "listen", "log-file", "log-verbose", "mailroot",
 	"mailroot-group", "max-message-size", "max-recipients",
 	"pickup-interval", "pickupd-user", "pidfile", "queued-user",
-	"smtpd-user",
+	"smtpd-user", "tls-certificate", "tls-key",
 	"command-timeout", "data-block-timeout", "data-timeout", "drop-quota",
 	"max-connections", "max-connections-per-client", "max-session-size",
 	NULL
@@ -741,6 +788,28 @@ config_finish(struct parser *p)
 		l->port = 25;
 		TAILQ_INSERT_TAIL(&c->listeners, l, entry);
 	}
+	/*
+	 * TLS: the certificate and key go together; a TLS listener needs them.
+	 * (A statement with a bad value was reported already: not again.)
+	 */
+	if (c->tls_certificate[0] && !c->tls_key[0] && !p->tls_key_line) {
+		p->line = p->tls_cert_line;
+		perr(p, "tls-certificate is set but tls-key is not");
+	}
+	if (c->tls_key[0] && !c->tls_certificate[0] && !p->tls_cert_line) {
+		p->line = p->tls_key_line;
+		perr(p, "tls-key is set but tls-certificate is not");
+	}
+	TAILQ_FOREACH(l, &c->listeners, entry) {
+		if (!(l->flags & (LISTEN_TLS | LISTEN_SMTPS)) || c->tls_certificate[0] ||
+		    p->tls_cert_line)
+			continue;
+		p->line = l->line;
+		perr(p, "listen on %s port %u: %s needs tls-certificate and tls-key",
+		    l->addr, l->port, (l->flags & LISTEN_SMTPS) ? "smtps" :
+		    (l->flags & LISTEN_REQUIRE_TLS) ? "require-tls" : "tls");
+	}
+	p->line = 0;
 }
 
 static struct config *

@@ -20,6 +20,14 @@
 #define CONF_LISTENERS_MAX	64
 #define CONF_AUTH_TABLE_DEFAULT	SYSCONFDIR "/mailroot/passwd"
 
+/* Options of a listener (listen on ... tls | smtps | require-tls). */
+#define LISTEN_TLS		0x01	/* offer STARTTLS (RFC 3207) */
+#define LISTEN_SMTPS		0x02	/* implicit TLS from the first octet (RFC 8314) */
+#define LISTEN_REQUIRE_TLS	0x04	/* 530 5.7.0 to mail commands until TLS */
+#define LISTEN_AUTH		0x08	/* offer SMTP AUTH (RFC 4954) after TLS */
+#define LISTEN_REQUIRE_AUTH	0x10	/* MAIL needs AUTH first (530 5.7.0) */
+#define LISTEN_AUTH_PLAINTEXT	0x20	/* offer AUTH without TLS too */
+
 struct listener_conf {
 	TAILQ_ENTRY(listener_conf) entry;
 	char		 addr[64];	/* numeric address, or "*" for all */
@@ -28,6 +36,7 @@ struct listener_conf {
 	int		 auth;		/* offer SMTP AUTH */
 	int		 require_auth;	/* MAIL needs AUTH first (530 5.7.0) */
 	int		 auth_plaintext; /* offer AUTH without TLS too */
+	unsigned	 flags;		/* LISTEN_* */
 };
 TAILQ_HEAD(listener_list, listener_conf);
 
@@ -70,6 +79,9 @@ struct config {
 	uint32_t	 data_block_timeout;	/* seconds without any data in it */
 	uint64_t	 max_session_size;	/* message octets per connection; 0 unlimited */
 	uint64_t	 drop_quota;		/* octets in Drop/; 0 unlimited */
+	/* TLS of the listeners: PEM files, read by mailrootd only ("" : none) */
+	char		 tls_certificate[PATH_MAX];
+	char		 tls_key[PATH_MAX];
 };
 
 /*

@@ -73,6 +73,26 @@ on_config(struct ipc_msg *msg)
 }
 
 static void
+on_tls_material(struct ipc_msg *msg)
+{
+	const char *certfile, *keyfile;
+	uint64_t certlen;
+	int fd = msg->fd;
+
+	msg->fd = -1;
+	if (m_get_u64(msg, &certlen) == -1 || m_get_str(msg, &certfile, 4096) == -1 ||
+	    m_get_str(msg, &keyfile, 4096) == -1 || m_end(msg) == -1 || fd == -1) {
+		if (fd != -1)
+			close(fd);
+		fatalx("bad DAEMON_TLS_MATERIAL from the supervisor");
+	}
+	if (ops->tls_material)
+		ops->tls_material(fd, certlen, certfile, keyfile);
+	else
+		close(fd);
+}
+
+static void
 parent_dispatch(struct ipc *p, struct ipc_msg *msg, void *arg)
 {
 	uint32_t v;
@@ -106,6 +126,9 @@ parent_dispatch(struct ipc *p, struct ipc_msg *msg, void *arg)
 	case DAEMON_RESUME:
 		if (ops->pause)
 			ops->pause(msg->type == DAEMON_PAUSE);
+		break;
+	case DAEMON_TLS_MATERIAL:
+		on_tls_material(msg);
 		break;
 	default:
 		if (ops->message && ops->message(p, msg) == 0)

@@ -41,6 +41,12 @@ struct daemon_ops {
 	 * DAEMON_SESSIONS): 0 when handled, -1 when not expected here.
 	 */
 	int	(*message)(struct ipc *parent, struct ipc_msg *);
+	/*
+	 * The TLS certificate and key (smtpd): `fd` holds the PEM text, the
+	 * certificate's `certlen` octets then the key's; the handler owns fd.
+	 */
+	void	(*tls_material)(int fd, uint64_t certlen, const char *certfile,
+		    const char *keyfile);
 };
 
 /* The process-wide state every daemon has. */

@@ -70,6 +70,10 @@ enum proto_type {
 				   str user ("" none), u32 tls, u64 since (time(3)),
 				   str state, u64 bytes in) */
 	CLIENT_SESSIONS,
+	/* mailrootd -> smtpd */
+	DAEMON_TLS_MATERIAL,	/* fd: PEM text, certificate (and chain) then key;
+				   u64 certificate length; str certificate file;
+				   str key file (names for messages) */
 
 	MSG_TYPE_MAX
 };

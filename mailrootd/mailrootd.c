@@ -346,8 +346,8 @@ mrd_reload(char *why, size_t whysz)
 		log_warnx("reload refused; keeping the running configuration");
 		return -1;
 	}
-	/* The password table is reloaded with the file, or the reload fails. */
-	if (auth_table_load(c, why, whysz) == -1) {
+	/* The password table and the TLS files are read again, or the reload fails. */
+	if (auth_table_load(c, why, whysz) == -1 || tls_load(c, why, whysz) == -1) {
 		log_warnx("reload refused: %s; keeping the running configuration", why);
 		config_free(c);
 		free(text);
@@ -367,6 +367,7 @@ mrd_reload(char *why, size_t whysz)
 	config_free(mrd->conf);
 	mrd->conf = c;
 	proc_send_config_all();
+	tls_send(mrd->procs[PROC_SMTPD].ipc);
 	log_info("configuration reloaded from %s", mrd->conf_path);
 	return 0;
 }
@@ -431,6 +432,10 @@ main(int argc, char **argv)
 	mrd->conf_text = text;
 	mrd->conf_len = len;
 	if (mailroot_ids(mrd->conf, &mrd->ids, err, sizeof(err)) == -1) {
+		fprintf(stderr, "mailrootd: %s\n", err);
+		return 1;
+	}
+	if (tls_load(mrd->conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "mailrootd: %s\n", err);
 		return 1;
 	}

@@ -77,6 +77,13 @@ int	auth_table_load(const struct config *, char *err, size_t errsz);
 void	auth_table_free(void);
 /* Answer a SUPERVISOR_AUTH_CHECK of `p` (smtpd only). */
 void	auth_check(struct proc *p, struct ipc_msg *);
+/*
+ * mailrootd_tls.c: read and check the TLS certificate and key of `conf`
+ * (none configured: forget any); -1 with err, keeping the previous ones.
+ */
+int	tls_load(const struct config *, char *err, size_t errsz);
+/* Hand the certificate and key to a daemon (smtpd); nothing when none. */
+void	tls_send(struct ipc *);
 
 /* mailrootd_control.c */
 int	control_open(const char *path, char *err, size_t errsz);

@@ -239,6 +239,8 @@ proc_start(struct proc *p)
 	log_debug("started %s pid %ld", proc_name(p->id), (long)pid);
 	send_config(p);
 	if (p->id == PROC_SMTPD)
+		tls_send(p->ipc);
+	if (p->id == PROC_SMTPD)
 		for (i = 0; i < mrd->nlisten; i++) {
 			int fd = dup(mrd->listen_fds[i]);
 

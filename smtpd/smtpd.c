@@ -21,6 +21,7 @@
 #define MAX_LISTENERS	CONF_LISTENERS_MAX
 
 static struct evconnlistener *listeners[MAX_LISTENERS];
+static unsigned listener_flags[MAX_LISTENERS];	/* LISTEN_* of each */
 static int paused;
 
 int
@@ -34,8 +35,9 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
 	(void)l;
-	/* arg: the listener's index, which says its options (auth, ...). */
-	session_accept(fd, sa, (socklen_t)salen, (uint32_t)(uintptr_t)arg);
+	/* arg: the listener's index, which says its options. */
+	session_accept(fd, sa, (socklen_t)salen, (uint32_t)(uintptr_t)arg,
+	    listener_flags[(uintptr_t)arg]);
 }
 
 static void
@@ -47,13 +49,29 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	log_warn("accept");
 }
 
+/* The index-th listener of `c` (mailrootd binds them in this order). */
+static const struct listener_conf *
+listener_nth(const struct config *c, uint32_t index)
+{
+	const struct listener_conf *l;
+
+	TAILQ_FOREACH(l, &c->listeners, entry)
+		if (index-- == 0)
+			return l;
+	return NULL;
+}
+
 static void
 smtpd_listener(uint32_t index, int fd)
 {
+	const struct listener_conf *lc;
+
 	if (index >= MAX_LISTENERS) {
 		close(fd);
 		return;
 	}
+	lc = listener_nth(env->conf, index);
+	listener_flags[index] = lc ? lc->flags : 0;
 	if (listeners[index])
 		evconnlistener_free(listeners[index]);
 	evutil_make_socket_nonblocking(fd);
@@ -114,9 +132,24 @@ keep_listeners(struct config *c, const struct config *old)
 static int
 smtpd_config(struct config *c, const struct config *old, char *why, size_t whysz)
 {
+	const struct listener_conf *a, *b;
+	uint32_t i;
+
 	if (old && keep_listeners(c, old) == -1) {
 		strlcpy(why, "out of memory", whysz);
 		return -1;
+	}
+	/*
+	 * A reload changes the options (tls, smtps, require-tls) of a listener
+	 * still bound where the config says; one that moved keeps its own
+	 * until the next start, as mailrootd keeps its socket.
+	 */
+	for (i = 0; old != NULL && i < MAX_LISTENERS; i++) {
+		if (listeners[i] == NULL || (a = listener_nth(c, i)) == NULL ||
+		    (b = listener_nth(old, i)) == NULL)
+			continue;
+		if (a->port == b->port && strcmp(a->addr, b->addr) == 0)
+			listener_flags[i] = a->flags;
 	}
 	return 0;
 }
@@ -151,6 +184,7 @@ static const struct daemon_ops smtpd_ops = {
 	.listener = smtpd_listener,
 	.pause = smtpd_pause,
 	.message = smtpd_message,
+	.tls_material = tls_material,
 };
 
 int

@@ -22,6 +22,7 @@ struct ipc_msg;
 struct listener_conf;
 struct smtp_cmd;
 struct event;
+struct ssl_st;
 
 enum session_state {
 	S_CONNECTED,		/* greeting sent, no HELO/EHLO yet */
@@ -33,6 +34,11 @@ enum session_state {
 	S_BDAT			/* message open, chunks under way (RFC 3030) */
 };
 
+enum session_tls {
+	TLS_OFF,		/* plaintext */
+	TLS_HANDSHAKE,		/* STARTTLS said 220, or an smtps connection */
+	TLS_ON			/* the handshake completed */
+};
 
 struct session {
 	uint32_t		 id;
@@ -80,13 +86,22 @@ struct session {
 	char			*envid;		/* xtext, or NULL */
 	uint32_t		*rcpt_notify;	/* per recipient, beside rcpts */
 	char			**rcpt_orcpt;	/* per recipient (NULL: none) */
+	/* TLS (smtpd_tls.c) */
+	unsigned		 listen_flags;	/* LISTEN_* of its listener */
+	enum session_tls	 tls;
+	struct bufferevent	*bev_plain;	/* the socket under bev, the TLS filter */
+	struct ssl_st		*ssl;
+	char			 tls_version[16];	/* "TLSv1.3" */
+	char			 tls_cipher[64];
+	int			 tls_bits;
 };
 
 /* smtpd.c */
 int	smtpd_paused(void);
 
 /* smtpd_session.c */
-void	session_accept(int fd, const struct sockaddr *, socklen_t, uint32_t listener);
+void	session_accept(int fd, const struct sockaddr *, socklen_t, uint32_t listener,
+	    unsigned listen_flags);
 struct session *session_find(uint32_t id);
 /* Call fn for every session, in id order (fn must not end sessions). */
 void	session_foreach(void (*fn)(struct session *, void *), void *arg);
@@ -142,5 +157,15 @@ int	queue_drop_over(void);
 int	queue_open(struct session *);
 int	queue_commit(struct session *);
 void	queue_abort(const char *qid);
+
+/* smtpd_tls.c: TLS on the listeners */
+void	tls_material(int fd, uint64_t certlen, const char *certfile,
+	    const char *keyfile);
+int	tls_available(void);
+int	tls_start(struct session *);
+void	tls_established(struct session *);
+void	tls_failed(struct session *, short what);
+const char *tls_log_fields(const struct session *);
+void	tls_close(struct session *);
 
 #endif

@@ -176,15 +176,11 @@ auth_blocked(const struct session *s)
 
 /* ---- what the listener offers ---------------------------------------------------- */
 
-/*
- * TLS is another module's: until it is wired in here, no session is
- * secured, and AUTH is offered only on listeners with auth-plaintext.
- */
+/* Is the session protected by TLS (STARTTLS done, or an smtps listener)? */
 int
 session_is_tls(const struct session *s)
 {
-	(void)s;
-	return 0;
+	return s->tls == TLS_ON;
 }
 
 const struct listener_conf *

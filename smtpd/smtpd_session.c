@@ -64,6 +64,8 @@ static void session_free(struct session *);
 static void message_refuse(struct session *, const char *, int);
 static void bdat_chunk_done(struct session *);
 static void cmd_bdat(struct session *, struct smtp_cmd *);
+static int session_tls_begin(struct session *);
+static void session_tls_ready(struct session *);
 
 /* ---- replies ---------------------------------------------------------------- */
 
@@ -85,8 +87,14 @@ session_close_after(struct session *s)
 {
 	s->state = S_CLOSING;
 	bufferevent_disable(s->bev, EV_READ);
+	/*
+	 * Not freed here even when all is sent: the caller still uses the
+	 * session, and over TLS the reply leaves the output at once.  The
+	 * write callback frees it.
+	 */
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		session_free(s);
+		bufferevent_trigger(s->bev, EV_WRITE,
+		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
 /* ---- timeouts ------------------------------------------------------------------ */
@@ -247,6 +255,8 @@ cmd_helo(struct session *s, struct smtp_cmd *c)
 	else
 		reply(s, "250-SIZE");
 	reply(s, "250-8BITMIME");
+	if ((s->listen_flags & LISTEN_TLS) && s->tls == TLS_OFF)
+		reply(s, "250-STARTTLS");
 	if (auth_offered(s))
 		reply(s, "250-AUTH PLAIN LOGIN");
 	reply(s, "250-BINARYMIME");
@@ -478,6 +488,52 @@ cmd_help(struct session *s, struct smtp_cmd *c)
 	reply(s, "214 2.0.0 See RFC 5321");
 }
 
+/*
+ * RFC 3207: STARTTLS, on a `tls` listener and before TLS only.  After the
+ * 220, plaintext the client pipelined behind the command is dropped, never
+ * read as commands (CVE-2011-0411), and the session forgets what it was
+ * told in plaintext (4.2): the client starts again with EHLO.
+ */
+static void
+cmd_starttls(struct session *s, struct smtp_cmd *c)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer_ptr eol;
+	size_t n;
+
+	(void)c;
+	if (!(s->listen_flags & LISTEN_TLS) && s->tls == TLS_OFF) {
+		reply(s, "502 5.5.1 Command not implemented");
+		return;
+	}
+	if (s->tls != TLS_OFF) {
+		reply(s, "503 5.5.1 TLS already active");
+		return;
+	}
+	if (!tls_available()) {
+		reply(s, "454 4.7.0 TLS not available due to temporary reason");
+		return;
+	}
+	reply(s, "220 2.0.0 Ready to start TLS");
+	/* The input starts with this command's line; what follows it goes. */
+	eol = evbuffer_search(in, "\n", 1, NULL);
+	n = evbuffer_get_length(in);
+	if (eol.pos >= 0 && n > (size_t)eol.pos + 1)
+		log_info("session=%08x client=%s status=discarded bytes=%zu "
+		    "reason=\"plaintext pipelined after STARTTLS\"", s->id, s->addr,
+		    n - ((size_t)eol.pos + 1));
+	evbuffer_drain(in, n);
+	transaction_reset(s);
+	s->helo[0] = '\0';
+	s->esmtp = 0;
+	/* RFC 3207 4.2: forget an authentication made before TLS, too. */
+	auth_session_free(s);
+	explicit_bzero(s->auth_user, sizeof(s->auth_user));
+	s->state = S_CONNECTED;
+	if (session_tls_begin(s) == -1)
+		session_close_after(s);
+}
+
 static void
 cmd_not_implemented(struct session *s, struct smtp_cmd *c)
 {
@@ -506,7 +562,8 @@ static const struct {
 	{ SMTP_CMD_VRFY, ANY_STATE, NULL, cmd_vrfy },
 	{ SMTP_CMD_HELP, ANY_STATE, NULL, cmd_help },
 	{ SMTP_CMD_EXPN, ANY_STATE, NULL, cmd_not_implemented },
-	{ SMTP_CMD_STARTTLS, ANY_STATE, NULL, cmd_not_implemented },
+	{ SMTP_CMD_STARTTLS, ST(S_CONNECTED) | ST(S_HELO),
+	    "503 5.5.1 STARTTLS is not allowed during a mail transaction", cmd_starttls },
 	{ SMTP_CMD_AUTH, ANY_STATE, NULL, auth_command },
 	{ SMTP_CMD_BDAT, ANY_STATE, NULL, cmd_bdat },
 	{ SMTP_CMD_ETRN, ANY_STATE, NULL, cmd_not_implemented },
@@ -534,6 +591,14 @@ session_command(struct session *s, const char *line, size_t len)
 	case SMTP_PARSE_SYNTAX:
 	default:
 		reply(s, "501 5.5.2 Syntax error: %s", why);
+		return;
+	}
+	/* "Require secure channel": mail commands wait for TLS (RFC 3207 4). */
+	if ((s->listen_flags & LISTEN_REQUIRE_TLS) && s->tls != TLS_ON &&
+	    cmd.verb != SMTP_CMD_EHLO && cmd.verb != SMTP_CMD_HELO &&
+	    cmd.verb != SMTP_CMD_STARTTLS && cmd.verb != SMTP_CMD_NOOP &&
+	    cmd.verb != SMTP_CMD_RSET && cmd.verb != SMTP_CMD_QUIT) {
+		reply(s, "530 5.7.0 Must issue a STARTTLS command first");
 		return;
 	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
@@ -567,6 +632,20 @@ msgbuf_flush(struct session *s, int all)
 		evbuffer_drain(s->msgbuf, evbuffer_get_length(s->msgbuf));
 }
 
+/*
+ * The protocol of Received: (RFC 3848; RFC 6531 4.3 for SMTPUTF8): ESMTP or
+ * UTF8SMTP, with S over TLS and A once authenticated.
+ */
+static const char *
+received_with(const struct session *s)
+{
+	static const char *const utf8[] = { "UTF8SMTP", "UTF8SMTPA", "UTF8SMTPS", "UTF8SMTPSA" };
+
+	if (s->smtputf8)
+		return utf8[(s->auth_user[0] != '\0') + 2 * (s->tls == TLS_ON)];
+	return s->esmtp ? auth_received_with(s) : "SMTP";
+}
+
 static void
 write_received(struct session *s)
 {
@@ -581,8 +660,11 @@ write_received(struct session *s)
 	/* RFC 6531 4.3: UTF8SMTP is the protocol of an SMTPUTF8 transaction. */
 	evbuffer_add_printf(s->msgbuf, "Received: from %s (%s)\r\n\tby %s (Mailroot) "
 	    "with %s id %s", helo, s->literal, env->conf->hostname,
-	    s->smtputf8 ? (s->auth_user[0] ? "UTF8SMTPA" : "UTF8SMTP") :
-	    s->esmtp ? auth_received_with(s) : "SMTP", s->qid);
+	    received_with(s), s->qid);
+	/* RFC 3848 ESMTPS; what was agreed, as Postfix and OpenSMTPD say it. */
+	if (s->tls == TLS_ON)
+		evbuffer_add_printf(s->msgbuf, "\r\n\t(version=%s cipher=%s bits=%d)",
+		    s->tls_version, s->tls_cipher, s->tls_bits);
 	if (s->nrcpts == 1)
 		evbuffer_add_printf(s->msgbuf, "\r\n\tfor <%s>", s->rcpts[0]);
 	evbuffer_add_printf(s->msgbuf, "; %s\r\n", date);
@@ -932,8 +1014,8 @@ session_process(struct session *s)
 		session_command(s, (const char *)p, linelen);
 		/* The line may hold an AUTH initial response: scrub it. */
 		explicit_bzero(p, consumed);
-		/* The handler may have closed the session. */
-		if (s->state == S_CLOSING)
+		/* The handler may have closed the session, or started TLS. */
+		if (s->state == S_CLOSING || s->tls == TLS_HANDSHAKE)
 			return;
 		evbuffer_drain(in, consumed);
 	}
@@ -944,8 +1026,15 @@ session_process(struct session *s)
 static void
 read_cb(struct bufferevent *bev, void *arg)
 {
+	struct session *s = arg;
+
 	(void)bev;
-	session_process(arg);
+	/* libevent may hand over the first data before it reports the handshake. */
+	if (s->tls == TLS_HANDSHAKE) {
+		session_tls_ready(s);
+		return;
+	}
+	session_process(s);
 }
 
 static void
@@ -967,6 +1056,16 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
 
+	if (what & BEV_EVENT_CONNECTED) {
+		if (s->tls == TLS_HANDSHAKE)
+			session_tls_ready(s);
+		return;
+	}
+	if (s->tls == TLS_HANDSHAKE) {
+		tls_failed(s, what);
+		session_free(s);
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (s->state == S_CLOSING) {
 			session_free(s);
@@ -994,6 +1093,38 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	/* EOF or error: the client is gone. */
 	session_free(s);
+}
+
+/* Start TLS (after STARTTLS's 220, or on an smtps connection); -1 if it cannot. */
+static int
+session_tls_begin(struct session *s)
+{
+	struct timeval tv = { env->conf->idle_timeout, 0 };
+
+	if (tls_start(s) == -1)
+		return -1;
+	/* From here on the session reads and writes the TLS filter. */
+	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, INPUT_HIGH);
+	bufferevent_setwatermark(s->bev, EV_WRITE, OUTPUT_HIGH / 4, 0);
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	return 0;
+}
+
+/* The TLS handshake completed: greet (smtps), then read what came with it. */
+static void
+session_tls_ready(struct session *s)
+{
+	tls_established(s);
+	if (s->listen_flags & LISTEN_SMTPS) {
+		log_info("session=%08x client=%s status=connect%s", s->id, s->addr,
+		    tls_log_fields(s));
+		reply(s, "220 %s ESMTP Mailroot", env->conf->hostname);
+	} else
+		log_info("session=%08x client=%s status=starttls%s", s->id, s->addr,
+		    tls_log_fields(s));
+	session_process(s);
 }
 
 static void
@@ -1027,7 +1158,8 @@ format_literal(struct session *s, const struct sockaddr *sa)
 }
 
 void
-session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t listener)
+session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t listener,
+    unsigned listen_flags)
 {
 	static const char paused_msg[] = "421 4.3.2 Service paused, try again later\r\n";
 	struct session_node *node;
@@ -1037,7 +1169,9 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t list
 
 	(void)salen;
 	if (smtpd_paused()) {
-		(void)!write(fd, paused_msg, sizeof(paused_msg) - 1);
+		/* On an implicit TLS port, plaintext would only confuse. */
+		if (!(listen_flags & LISTEN_SMTPS))
+			(void)!write(fd, paused_msg, sizeof(paused_msg) - 1);
 		close(fd);
 		return;
 	}
@@ -1057,6 +1191,7 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t list
 	s->state = S_CONNECTED;
 	s->listener = listener;
 	s->since = time(NULL);
+	s->listen_flags = listen_flags;
 	format_literal(s, sa);
 	/* L2: over max-connections(-per-client), 421 and close at once. */
 	if ((r = limit_conn_enter(s->addr)) != 0) {
@@ -1089,6 +1224,12 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t list
 	bufferevent_setwatermark(s->bev, EV_WRITE, OUTPUT_HIGH / 4, 0);
 	session_timeouts(s, 0);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	/* Implicit TLS (RFC 8314 3.3): the greeting follows the handshake. */
+	if (listen_flags & LISTEN_SMTPS) {
+		if (session_tls_begin(s) == -1)
+			session_free(s);
+		return;
+	}
 	log_info("session=%08x client=%s status=connect", s->id, s->addr);
 	if (auth_blocked(s)) {
 		log_info("session=%08x client=%s status=refused reason=auth-failures",
@@ -1163,13 +1304,17 @@ session_free(struct session *s)
 	s->state = S_CLOSING;
 	transaction_reset(s);
 	auth_session_free(s);
-	log_info("session=%08x client=%s status=disconnect messages=%u bytes=%llu",
-	    s->id, s->addr, s->messages, (unsigned long long)s->bytes_in);
+	log_info("session=%08x client=%s status=disconnect messages=%u bytes=%llu%s",
+	    s->id, s->addr, s->messages, (unsigned long long)s->bytes_in,
+	    tls_log_fields(s));
 	if (s->counted)
 		limit_conn_leave(s->addr);
 	if (s->data_ev != NULL)
 		event_free(s->data_ev);
-	bufferevent_free(s->bev);
+	if (s->tls != TLS_OFF)
+		tls_close(s);
+	else
+		bufferevent_free(s->bev);
 	evbuffer_free(s->msgbuf);
 	free(s);
 }

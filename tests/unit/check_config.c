@@ -195,6 +195,8 @@ START_TEST(test_all_keywords)
 	    "control-socket \"/run/mail root/control.sock\"\n"
 	    "log-file /var/log/mailroot.log\n"
 	    "log-verbose yes\n"
+	    "tls-certificate /etc/ssl/mx.pem\n"
+	    "tls-key \"/etc/ssl/private/mx key.pem\"\n"
 	    "max-message-size 10M\n"
 	    "max-recipients 500\n"
 	    "idle-timeout 5m\n"
@@ -239,6 +241,8 @@ START_TEST(test_all_keywords)
 	ck_assert_str_eq(c->control_socket, "/run/mail root/control.sock");
 	ck_assert_str_eq(c->log_file, "/var/log/mailroot.log");
 	ck_assert_int_eq(c->log_verbose, 1);
+	ck_assert_str_eq(c->tls_certificate, "/etc/ssl/mx.pem");
+	ck_assert_str_eq(c->tls_key, "/etc/ssl/private/mx key.pem");
 	ck_assert(c->max_message_size == 10ULL * 1024 * 1024);
 	ck_assert_uint_eq(c->max_recipients, 500);
 	ck_assert_uint_eq(c->idle_timeout, 300);
@@ -316,6 +320,9 @@ START_TEST(test_defaults)
 	l = TAILQ_FIRST(&c->listeners);
 	ck_assert_str_eq(l->addr, "*");
 	ck_assert_uint_eq(l->port, 25);
+	ck_assert_uint_eq(l->flags, 0);
+	ck_assert_str_eq(c->tls_certificate, "");
+	ck_assert_str_eq(c->tls_key, "");
 	config_free(c);
 
 	/* default-domain follows hostname when not given */
@@ -380,6 +387,56 @@ START_TEST(test_auth)
 	c = parse_ok("auth-failure-delay 5m\n");
 	ck_assert_uint_eq(c->auth_failure_delay, 300);
 	config_free(c);
+}
+END_TEST
+
+/* Listener options: tls, smtps, require-tls (which implies tls), any order. */
+START_TEST(test_listen_tls)
+{
+	static const char text[] =
+	    "listen on 127.0.0.1 port 25 tls\n"
+	    "listen on 127.0.0.1 port 465 smtps\n"
+	    "listen on 127.0.0.1 port 587 require-tls\n"
+	    "listen on ::1 port 2465 require-tls smtps\n"
+	    "listen on ::1 tls require-tls port 26\n"
+	    "listen on ::1 port 2525\n"
+	    "tls-key /etc/mailroot/key.pem\n"
+	    "tls-certificate /etc/mailroot/cert.pem\n";
+	static const unsigned want[] = {
+		LISTEN_TLS,
+		LISTEN_SMTPS,
+		LISTEN_TLS | LISTEN_REQUIRE_TLS,
+		LISTEN_SMTPS | LISTEN_REQUIRE_TLS,
+		LISTEN_TLS | LISTEN_REQUIRE_TLS,
+		0,
+	};
+	struct config *c;
+	const struct listener_conf *l;
+	struct msgs m;
+	size_t i;
+
+	c = parse_ok(text);
+	ck_assert_uint_eq(count_listeners(c), 6);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		l = nth_listener(c, i);
+		ck_assert_msg(l->flags == want[i], "listener %zu: flags %#x, want %#x",
+		    i, l->flags, want[i]);
+	}
+	ck_assert_uint_eq(nth_listener(c, 4)->port, 26);
+	ck_assert_str_eq(c->tls_certificate, "/etc/mailroot/cert.pem");
+	ck_assert_str_eq(c->tls_key, "/etc/mailroot/key.pem");
+	config_free(c);
+
+	/* A certificate without TLS listeners is fine (loaded, unused). */
+	c = parse_ok("tls-certificate /c.pem\ntls-key /k.pem\n");
+	ck_assert_uint_eq(TAILQ_FIRST(&c->listeners)->flags, 0);
+	config_free(c);
+
+	/* A bad tls-certificate is reported once, not again by the listener. */
+	c = parse_str("tls-certificate cert.pem\ntls-key /k.pem\nlisten on ::1 tls\n", &m);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(m.n, 1);
+	msgs_free(&m);
 }
 END_TEST
 
@@ -456,7 +513,8 @@ static const struct bad bad[] = {
 	B("listen on 127.0.0.1 port \"\"\n", 1, "bad port \"\""),
 	B("listen on 127.0.0.1 port 99999999999999999999\n", 1, "bad port"),
 	B("listen on 127.0.0.1 port\n", 1, "unknown option \"port\""),
-	B("listen on 127.0.0.1 tls\n", 1, "unknown option \"tls\""),
+	B("listen on 127.0.0.1 starttls\n", 1, "unknown option \"starttls\""),
+	B("listen on 127.0.0.1 TLS\n", 1, "unknown option \"TLS\""),
 	B("listen on 127.0.0.1 port 25\nlisten on 127.0.0.1 port 25\n", 2,
 	    "listen on 127.0.0.1 port 25: already declared at line 1"),
 	B("listen on 127.0.0.1\n# x\nlisten on 127.0.0.1 port 25\n", 3,
@@ -464,6 +522,33 @@ static const struct bad bad[] = {
 	B("listen on all port 2525\nlisten on * port 2525\n", 2,
 	    "already declared at line 1"),
 	B("listen on any\nlisten on all\n", 2, "already declared at line 1"),
+
+	/* TLS */
+	B("listen on 127.0.0.1 tls\n", 1,
+	    "listen on 127.0.0.1 port 25: tls needs tls-certificate and tls-key"),
+	B("# x\nlisten on all port 465 smtps\n", 2,
+	    "listen on * port 465: smtps needs tls-certificate and tls-key"),
+	B("listen on ::1 port 587 require-tls\n", 1,
+	    "listen on ::1 port 587: require-tls needs tls-certificate"),
+	B("tls-key /k.pem\nlisten on 127.0.0.1 tls\n", 1,
+	    "tls-key is set but tls-certificate is not"),
+	B("tls-certificate /c.pem\ntls-key /k.pem\nlisten on 127.0.0.1 tls smtps\n", 3,
+	    "\"tls\" (STARTTLS) and \"smtps\" (implicit TLS) exclude each other"),
+	B("tls-certificate /c.pem\ntls-key /k.pem\nlisten on 127.0.0.1 smtps tls\n", 3,
+	    "exclude each other"),
+	B("tls-certificate /c.pem\ntls-key /k.pem\nlisten on 127.0.0.1 tls port 26 tls\n", 3,
+	    "listen on: option \"tls\" given twice"),
+	B("tls-certificate /c.pem\ntls-key /k.pem\nlisten on 127.0.0.1 require-tls require-tls\n",
+	    3, "option \"require-tls\" given twice"),
+	B("tls-certificate /c.pem\n", 1, "tls-certificate is set but tls-key is not"),
+	B("# x\ntls-key /k.pem\n", 2, "tls-key is set but tls-certificate is not"),
+	B("tls-certificate cert.pem\ntls-key /k.pem\n", 1,
+	    "tls-certificate must be an absolute path: \"cert.pem\""),
+	B("tls-certificate /c.pem\ntls-key \"\"\n", 2, "tls-key must be an absolute path"),
+	B("tls-certificate cert.pem\ntls-key /k.pem\nlisten on 127.0.0.1 tls\n", 1,
+	    "tls-certificate must be an absolute path"),
+	B("tls-key\n", 1, "tls-key takes 1 argument"),
+	B("tls-certificate /a.pem /b.pem\n", 1, "tls-certificate takes 1 argument"),
 
 	/* sizes and times */
 	B("max-message-size 10X\n", 1, "max-message-size: bad size \"10X\""),
@@ -1056,6 +1141,7 @@ config_suite(void)
 	tcase_add_test(tc, test_limits_ok);
 	tcase_add_test(tc, test_load);
 	tcase_add_test(tc, test_auth);
+	tcase_add_test(tc, test_listen_tls);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("bad");
