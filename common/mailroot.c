@@ -117,10 +117,20 @@ ensure_dir(const char *path, uid_t uid, gid_t gid, mode_t mode, int privileged,
 		close(fd);
 		return -1;
 	}
-	if ((st.st_mode & 07777) != mode && fchmod(fd, mode) == -1) {
-		snprintf(err, errsz, "chmod %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
+	if ((st.st_mode & 07777) != mode) {
+		/* A set-group-ID bit can be dropped silently: look again. */
+		if (fchmod(fd, mode) == -1 || fstat(fd, &st) == -1) {
+			snprintf(err, errsz, "chmod %s: %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		if ((st.st_mode & 07777) != mode) {
+			snprintf(err, errsz, "chmod %s: the mode is %04o, not %04o (a file "
+			    "system or sandbox that drops set-group-ID bits?)", path,
+			    (unsigned)(st.st_mode & 07777), (unsigned)mode);
+			close(fd);
+			return -1;
+		}
 	}
 	close(fd);
 	return 0;
