@@ -14,10 +14,13 @@
 #include <limits.h>
 #include <sys/queue.h>
 
+#include "acl.h"
+
 #define CONF_DEFAULT_FILE	SYSCONFDIR "/mailroot/mailroot.conf"
 #define CONF_NAME_MAX		256
 #define CONF_USER_MAX		32
 #define CONF_LISTENERS_MAX	64
+#define CONF_DNS_SERVERS_MAX	8
 
 struct listener_conf {
 	TAILQ_ENTRY(listener_conf) entry;
@@ -26,6 +29,13 @@ struct listener_conf {
 	int		 line;		/* where it was declared */
 };
 TAILQ_HEAD(listener_list, listener_conf);
+
+/* A DNS server of smtpd's resolver (dns-server). */
+struct dns_server_conf {
+	char		 addr[64];	/* numeric IPv4 or IPv6 */
+	uint16_t	 port;
+	int		 line;
+};
 
 struct config {
 	char		 file[PATH_MAX];	/* for messages */
@@ -53,6 +63,18 @@ struct config {
 	uint32_t	 idle_timeout;		/* seconds */
 	uint32_t	 pickup_interval;	/* seconds between rescans of Pickup/ */
 	int		 log_verbose;
+
+	/* connection control, relaying and reverse DNS (smtpd) */
+	struct acl	 access;		/* access rules, in file order */
+	int		 access_default;	/* ACL_ALLOW unless set */
+	struct acl	 relay;			/* relay rules: networks only */
+	int		 relay_default;		/* ACL_DENY unless set */
+	int		 relay_authenticated;	/* an authenticated client may relay */
+	char		**relay_domains;	/* "example.com" or "*.example.com" */
+	size_t		 nrelay_domains;
+	int		 reverse_dns;		/* look up (and record) the client's name */
+	struct dns_server_conf dns_servers[CONF_DNS_SERVERS_MAX];
+	size_t		 ndns_servers;		/* 0: the system's resolv.conf */
 };
 
 /*

@@ -36,6 +36,12 @@ struct daemon_ops {
 	void	(*go)(void);
 	/* Pause or resume (smtpd). */
 	void	(*pause)(int paused);
+	/*
+	 * Still root and outside the chroot, before privileges are dropped:
+	 * open what the chroot will hide (smtpd: the resolver reads
+	 * /etc/resolv.conf).  No configuration is known yet.
+	 */
+	void	(*pre_drop)(void);
 };
 
 /* The process-wide state every daemon has. */

@@ -80,11 +80,8 @@ smtpd_peer(enum proc_id peer, int fd)
 static int
 smtpd_config(struct config *c, const struct config *old, char *why, size_t whysz)
 {
-	(void)c;
 	(void)old;
-	(void)why;
-	(void)whysz;
-	return 0;
+	return dns_configure(c, why, whysz);
 }
 
 static void
@@ -99,6 +96,7 @@ static const struct daemon_ops smtpd_ops = {
 	.peer = smtpd_peer,
 	.listener = smtpd_listener,
 	.pause = smtpd_pause,
+	.pre_drop = dns_init,
 };
 
 int

@@ -40,6 +40,8 @@
 #define OUTPUT_HIGH	(64 * 1024)	/* stop reading while this much output is unsent */
 #define INPUT_HIGH	(256 * 1024)	/* stop reading from the socket above this */
 #define MSGBUF_FLUSH	(64 * 1024)	/* write message data to the file in chunks */
+#define DENIED_MAX_COMMANDS	5	/* heard after a 554 greeting before closing */
+#define DENIED_TIMEOUT		10	/* seconds a refused client may linger */
 
 struct session_node {
 	RB_ENTRY(session_node) entry;
@@ -171,32 +173,28 @@ cmd_mail(struct session *s, struct smtp_cmd *c)
 	reply(s, "250 2.1.0 Ok");
 }
 
-static int
-rcpt_is_local(const char *addr)
-{
-	const char *dom;
-
-	if (smtp_addr_domain(addr, &dom) == -1)
-		return smtp_is_postmaster(addr);
-	return config_is_local_domain(env->conf, dom);
-}
-
 static void
 cmd_rcpt(struct session *s, struct smtp_cmd *c)
 {
-	char **nr, esc[SMTP_PATH_MAX * 4 + 1];
+	char **nr, esc[SMTP_PATH_MAX * 4 + 1], why[SMTP_DOMAIN_MAX + 64];
+	enum policy_rcpt pr;
 
 	if (c->nparams > 0) {
 		reply(s, "555 5.5.4 Unsupported RCPT parameter %s", c->params[0].key);
 		return;
 	}
-	if (!rcpt_is_local(c->path)) {
-		log_info("session=%08x client=%s status=refused reason=relay to=<%s>",
-		    s->id, s->addr, log_escape(esc, sizeof(esc), c->path, strlen(c->path)));
+	pr = policy_rcpt(s, c->path, why, sizeof(why));
+	if (pr == POLICY_RCPT_DENIED) {
+		log_info("session=%08x client=%s status=refused reason=relay %s to=<%s>",
+		    s->id, s->addr, why,
+		    log_escape(esc, sizeof(esc), c->path, strlen(c->path)));
 		reply(s, "550 5.7.1 Relaying denied: <%s> is not a local domain here",
 		    c->path);
 		return;
 	}
+	if (pr == POLICY_RCPT_RELAY)
+		log_info("session=%08x client=%s status=relay %s to=<%s>", s->id,
+		    s->addr, why, log_escape(esc, sizeof(esc), c->path, strlen(c->path)));
 	if (s->nrcpts >= env->conf->max_recipients) {
 		reply(s, "452 4.5.3 Too many recipients");
 		return;
@@ -306,6 +304,31 @@ static const struct {
 	{ SMTP_CMD_ETRN, ANY_STATE, NULL, cmd_not_implemented },
 };
 
+/*
+ * RFC 5321 3.1: after a 554 greeting the server waits for QUIT and answers
+ * anything else 503; a client that goes on is cut off after a few commands
+ * (or DENIED_TIMEOUT seconds).
+ */
+static void
+session_denied_command(struct session *s, const char *line, size_t len)
+{
+	struct smtp_cmd cmd;
+	const char *why;
+
+	if (smtp_parse_command(line, len, 0, &cmd, &why) == SMTP_PARSE_OK &&
+	    cmd.verb == SMTP_CMD_QUIT) {
+		cmd_quit(s, &cmd);
+		return;
+	}
+	if (++s->denied_cmds >= DENIED_MAX_COMMANDS) {
+		reply(s, "421 4.7.1 %s Access denied, closing connection",
+		    env->conf->hostname);
+		session_close_after(s);
+		return;
+	}
+	reply(s, "503 5.7.1 Access denied: only QUIT is accepted");
+}
+
 static void
 session_command(struct session *s, const char *line, size_t len)
 {
@@ -313,6 +336,10 @@ session_command(struct session *s, const char *line, size_t len)
 	const char *why = "";
 	size_t i;
 
+	if (s->state == S_DENIED) {
+		session_denied_command(s, line, len);
+		return;
+	}
 	switch (smtp_parse_command(line, len, 0, &cmd, &why)) {
 	case SMTP_PARSE_OK:
 		break;
@@ -372,9 +399,14 @@ write_received(struct session *s)
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	/* The HELO argument was checked as a domain or literal; escape anyway. */
 	log_escape(helo, sizeof(helo), s->helo, strlen(s->helo));
-	evbuffer_add_printf(s->msgbuf, "Received: from %s (%s)\r\n\tby %s (Mailroot) "
-	    "with %s id %s", helo, s->literal, env->conf->hostname,
-	    s->esmtp ? "ESMTP" : "SMTP", s->qid);
+	/* With reverse-dns: the forward-confirmed name, or "unknown". */
+	if (env->conf->reverse_dns && s->dns_status != DNS_NONE)
+		evbuffer_add_printf(s->msgbuf, "Received: from %s (%s %s)", helo,
+		    s->rdns[0] ? s->rdns : "unknown", s->literal);
+	else
+		evbuffer_add_printf(s->msgbuf, "Received: from %s (%s)", helo, s->literal);
+	evbuffer_add_printf(s->msgbuf, "\r\n\tby %s (Mailroot) with %s id %s",
+	    env->conf->hostname, s->esmtp ? "ESMTP" : "SMTP", s->qid);
 	if (s->nrcpts == 1)
 		evbuffer_add_printf(s->msgbuf, "\r\n\tfor <%s>", s->rcpts[0]);
 	evbuffer_add_printf(s->msgbuf, "; %s\r\n", date);
@@ -603,15 +635,33 @@ format_literal(struct session *s, const struct sockaddr *sa)
 	}
 }
 
+/* Greet the client, or refuse it with 554 (access rules). */
+static void
+session_greet(struct session *s)
+{
+	struct timeval tv = { DENIED_TIMEOUT, 0 };
+	char why[64];
+
+	if (policy_access(s, why, sizeof(why)) == ACL_DENY) {
+		log_info("session=%08x client=%s name=%s status=refused reason=access "
+		    "rule=%s", s->id, s->addr, s->rdns[0] ? s->rdns : "unknown", why);
+		s->state = S_DENIED;
+		bufferevent_set_timeouts(s->bev, &tv, &tv);
+		reply(s, "554 5.7.1 <%s> access denied", s->addr);
+	} else
+		reply(s, "220 %s ESMTP Mailroot", env->conf->hostname);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
 void
 session_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 {
 	static const char paused_msg[] = "421 4.3.2 Service paused, try again later\r\n";
 	struct timeval tv = { env->conf->idle_timeout, 0 };
+	char why[64];
 	struct session_node *node;
 	struct session *s;
 
-	(void)salen;
 	if (smtpd_paused()) {
 		(void)!write(fd, paused_msg, sizeof(paused_msg) - 1);
 		close(fd);
@@ -631,6 +681,7 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 		next_id = 1;
 	s->msgfd = -1;
 	s->state = S_CONNECTED;
+	memcpy(&s->ss, sa, salen < sizeof(s->ss) ? salen : sizeof(s->ss));
 	format_literal(s, sa);
 	s->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL) {
@@ -646,9 +697,25 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 	bufferevent_setwatermark(s->bev, EV_READ, 0, INPUT_HIGH);
 	bufferevent_setwatermark(s->bev, EV_WRITE, OUTPUT_HIGH / 4, 0);
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	log_info("session=%08x client=%s status=connect", s->id, s->addr);
-	reply(s, "220 %s ESMTP Mailroot", env->conf->hostname);
+	/*
+	 * Name rules or reverse-dns: the greeting waits for the lookup (at most
+	 * a few seconds); the client's input stays unread until then.
+	 */
+	if (policy_access(s, why, sizeof(why)) == 0 || env->conf->reverse_dns) {
+		if (dns_lookup_client(s) == 0) {
+			bufferevent_enable(s->bev, EV_WRITE);
+			return;
+		}
+		s->dns_status = DNS_FAILED;	/* no lookup possible: name unknown */
+	}
+	session_greet(s);
+}
+
+void
+session_dns_done(struct session *s)
+{
+	session_greet(s);
 }
 
 /*
@@ -687,6 +754,7 @@ session_free(struct session *s)
 		RB_REMOVE(session_tree, &sessions, n);
 		free(n);
 	}
+	dns_cancel(s);
 	/* An open message that will never be committed. */
 	if (s->qid[0] && !s->waiting)
 		queue_abort(s->qid);
