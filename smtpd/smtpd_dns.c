@@ -20,6 +20,7 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/queue.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
@@ -50,7 +51,9 @@ struct dns_fwd {
 struct dns_lookup {
 	struct session		*s;		/* NULL once the session stopped waiting */
 	unsigned		 pending;	/* queries not yet answered */
-	int			 starting;	/* inside dns_lookup_client() */
+	int			 starting;	/* inside lookup_start() */
+	int			 queued;	/* on waitq: a server change is due */
+	TAILQ_ENTRY(dns_lookup)	 wait;
 	enum dns_status		 result;	/* when finished early */
 	struct event		*timer;		/* whole-lookup limit, or deferred end */
 	int			 family;	/* AF_INET or AF_INET6 */
@@ -58,6 +61,7 @@ struct dns_lookup {
 	char			 names[DNS_NAMES_MAX][SMTP_DOMAIN_MAX + 1];
 	int			 confirmed[DNS_NAMES_MAX];
 	int			 timedout;	/* some forward query timed out */
+	int			 error;		/* c-ares status of a failure */
 	int			 nnames;
 	struct dns_fwd		 fwd[DNS_NAMES_MAX];
 };
@@ -72,6 +76,12 @@ static unsigned outstanding;			/* queries on the channel */
 static struct dns_server_conf want_servers[CONF_DNS_SERVERS_MAX];
 static size_t nwant_servers;
 static int servers_pending;
+/*
+ * c-ares changes servers only on an idle channel.  While a change waits,
+ * new lookups wait too, so that the channel drains (in at most the c-ares
+ * timeouts of the lookups already under way) even on a busy server.
+ */
+static TAILQ_HEAD(, dns_lookup) waitq = TAILQ_HEAD_INITIALIZER(waitq);
 
 static struct {
 	ares_socket_t	 fd;
@@ -79,6 +89,7 @@ static struct {
 } socks[DNS_SOCKETS_MAX];
 
 static void timer_update(void);
+static void lookup_start(struct dns_lookup *);
 
 const char *
 dns_status_name(enum dns_status st)
@@ -182,10 +193,22 @@ servers_apply(void)
 static void
 timer_update(void)
 {
+	struct dns_lookup *lk;
 	struct timeval tv, *tvp;
+	int rc;
 
-	if (servers_pending && outstanding == 0)
-		(void)servers_apply();
+	if (servers_pending && outstanding == 0) {
+		if ((rc = servers_apply()) != ARES_SUCCESS) {
+			log_warnx("dns: cannot set the new DNS servers: %s; keeping "
+			    "the old ones", ares_strerror(rc));
+			servers_pending = 0;
+		}
+		while ((lk = TAILQ_FIRST(&waitq)) != NULL) {
+			TAILQ_REMOVE(&waitq, lk, wait);
+			lk->queued = 0;
+			lookup_start(lk);
+		}
+	}
 	if (ares_timer == NULL)
 		return;
 	if (outstanding == 0) {
@@ -293,9 +316,12 @@ lookup_finish(struct dns_lookup *lk, enum dns_status st)
 	}
 	if (lk->nnames > 0)
 		strlcpy(ptr, lk->names[0], sizeof(ptr));
-	log_info("session=%08x client=%s dns=%s name=%s%s%s", s->id, s->addr,
+	log_info("session=%08x client=%s dns=%s name=%s%s%s%s%s%s", s->id, s->addr,
 	    dns_status_name(st), s->rdns[0] ? s->rdns : "unknown",
-	    st == DNS_UNCONFIRMED ? " ptr=" : "", st == DNS_UNCONFIRMED ? ptr : "");
+	    st == DNS_UNCONFIRMED ? " ptr=" : "", st == DNS_UNCONFIRMED ? ptr : "",
+	    st == DNS_FAILED ? " error=\"" : "",
+	    st == DNS_FAILED ? ares_strerror(lk->error) : "",
+	    st == DNS_FAILED ? "\"" : "");
 	lookup_free_if_idle(lk);
 	session_dns_done(s);
 }
@@ -424,12 +450,14 @@ ptr_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 		return;
 	}
 	if (status != ARES_SUCCESS) {
+		lk->error = status;
 		lookup_complete(lk, status_of(status));
 		return;
 	}
 	rc = ares_parse_ptr_reply(abuf, alen, lk->addr, lk->family == AF_INET ? 4 : 16,
 	    lk->family, &he);
 	if (rc != ARES_SUCCESS) {
+		lk->error = rc;
 		lookup_complete(lk, status_of(rc));
 		return;
 	}
@@ -486,6 +514,22 @@ reverse_name(const struct dns_lookup *lk, char *buf, size_t bufsz)
 	strlcat(buf, "ip6.arpa", bufsz);
 }
 
+/* Send the PTR query; the lookup's time limit starts now. */
+static void
+lookup_start(struct dns_lookup *lk)
+{
+	static const struct timeval limit = { DNS_LOOKUP_TIMEOUT, 0 };
+	char rname[128];
+
+	evtimer_add(lk->timer, &limit);
+	reverse_name(lk, rname, sizeof(rname));
+	lk->starting = 1;
+	lk->pending++;
+	outstanding++;
+	ares_query(channel, rname, ns_c_in, ns_t_ptr, ptr_cb, lk);
+	lk->starting = 0;
+}
+
 /*
  * Start looking up the session's client.  session_dns_done(s) is called
  * when the lookup ends, from the event loop, never from inside this call.
@@ -494,11 +538,9 @@ reverse_name(const struct dns_lookup *lk, char *buf, size_t bufsz)
 int
 dns_lookup_client(struct session *s)
 {
-	static const struct timeval limit = { DNS_LOOKUP_TIMEOUT, 0 };
 	const struct sockaddr *sa = (const struct sockaddr *)&s->ss;
 	const struct sockaddr_in6 *sin6 = (const void *)sa;
 	struct dns_lookup *lk;
-	char rname[128];
 
 	if (!channel_ok || ares_timer == NULL)
 		return -1;
@@ -523,13 +565,13 @@ dns_lookup_client(struct session *s)
 	}
 	lk->s = s;
 	s->dns = lk;
-	evtimer_add(lk->timer, &limit);
-	reverse_name(lk, rname, sizeof(rname));
-	lk->starting = 1;
-	lk->pending++;
-	outstanding++;
-	ares_query(channel, rname, ns_c_in, ns_t_ptr, ptr_cb, lk);
-	lk->starting = 0;
+	if (servers_pending) {
+		lk->queued = 1;
+		TAILQ_INSERT_TAIL(&waitq, lk, wait);
+		timer_update();
+		return 0;
+	}
+	lookup_start(lk);
 	timer_update();
 	return 0;
 }
@@ -544,6 +586,10 @@ dns_cancel(struct session *s)
 		return;
 	s->dns = NULL;
 	lk->s = NULL;
+	if (lk->queued) {
+		TAILQ_REMOVE(&waitq, lk, wait);
+		lk->queued = 0;
+	}
 	if (lk->timer)
 		evtimer_del(lk->timer);
 	lookup_free_if_idle(lk);
