@@ -347,9 +347,19 @@ lookup_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct dns_lookup *lk = arg;
 
+	int i;
+
 	(void)fd;
 	(void)what;
-	lookup_finish(lk, lk->result != DNS_NONE ? lk->result : DNS_TIMEOUT);
+	if (lk->result != DNS_NONE) {
+		lookup_finish(lk, lk->result);
+		return;
+	}
+	/* Out of time: a name confirmed by then still counts. */
+	for (i = 0; i < lk->nnames; i++)
+		if (lk->confirmed[i])
+			break;
+	lookup_finish(lk, i < lk->nnames ? DNS_CONFIRMED : DNS_TIMEOUT);
 }
 
 static enum dns_status

@@ -78,12 +78,15 @@ policy_rcpt(const struct session *s, const char *rcpt, char *why, size_t whysz)
 		snprintf(why, whysz, "local");
 		return POLICY_RCPT_LOCAL;
 	}
-	if (domain != NULL) {
-		for (i = 0; i < c->nrelay_domains; i++) {
-			if (acl_domain_match(c->relay_domains[i], domain)) {
-				snprintf(why, whysz, "relay-domain=%s", c->relay_domains[i]);
-				return POLICY_RCPT_RELAY;
-			}
+	if (domain == NULL) {
+		/* The parser lets only <Postmaster> through without a domain. */
+		snprintf(why, whysz, "rule=no-domain");
+		return POLICY_RCPT_DENIED;
+	}
+	for (i = 0; i < c->nrelay_domains; i++) {
+		if (acl_domain_match(c->relay_domains[i], domain)) {
+			snprintf(why, whysz, "relay-domain=%s", c->relay_domains[i]);
+			return POLICY_RCPT_RELAY;
 		}
 	}
 	if (s->auth_user[0] != '\0' && c->relay_authenticated) {
