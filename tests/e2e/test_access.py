@@ -244,6 +244,32 @@ def test_reverse_dns_in_received(suite):
 
 
 @options(start=False)
+def test_reverse_dns_many_sessions_at_once(suite):
+    """Lookups of many clients run interleaved; each gets its own answer."""
+    expect = {"127.0.0.2": "dns=confirmed name=good.client.test",
+              "127.0.0.3": "dns=unconfirmed name=unknown ptr=liar.client.test",
+              "127.0.0.4": "dns=no-ptr name=unknown",
+              "127.0.0.5": "dns=confirmed name=mx.other.test"}
+    sources = sorted(expect)
+    with local_dns(suite) as dns:
+        start_with(suite, ["dns-server " + dns.conf_value()], {"reverse-dns": "yes"})
+        conns = [RawSMTPFrom(suite.port, sources[i % len(sources)], greet=False)
+                 for i in range(40)]
+        try:
+            for c in conns:
+                code, text = c.reply()
+                assert code == 220, text
+        finally:
+            for c in conns:
+                c.close()
+        log = suite.log_text()
+        found = re.findall(r"client=(127\.0\.0\.\d+) (dns=\S+ name=\S+(?: ptr=\S+)?)", log)
+        assert len(found) == 40, "%d lookups logged:\n%s" % (len(found), log)
+        wrong = [(a, r) for a, r in found if r != expect[a]]
+        assert not wrong, "wrong answers: %r" % wrong
+
+
+@options(start=False)
 def test_reverse_dns_ipv6(suite):
     if not ipv6_loopback():
         raise Skip("no IPv6 loopback (::1 cannot be bound here)")
