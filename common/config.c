@@ -585,7 +585,156 @@ kw_drop_quota(struct parser *p, int ac, char **av)
 		    av[1]);
 }
 
+/* ---- connection control, relaying, reverse DNS ----------------------------- */
+
+static int
+parse_allowdeny(struct parser *p, const char *kw, const char *v)
+{
+	if (strcmp(v, "allow") == 0)
+		return ACL_ALLOW;
+	if (strcmp(v, "deny") == 0)
+		return ACL_DENY;
+	perr(p, "%s takes allow or deny, not \"%s\"", kw, v);
+	return 0;
+}
+
+/* access allow|deny NETWORK | name PATTERN | regex PCRE */
+static void
+kw_access(struct parser *p, int ac, char **av)
+{
+	char err[512];
+
+	if (acl_add(&p->conf->access, 1, ac - 1, av + 1, p->line, err, sizeof(err)) == -1)
+		perr(p, "access: %s", err);
+}
+
+/* relay allow|deny NETWORK */
+static void
+kw_relay(struct parser *p, int ac, char **av)
+{
+	char err[512];
+
+	if (acl_add(&p->conf->relay, 0, ac - 1, av + 1, p->line, err, sizeof(err)) == -1)
+		perr(p, "relay: %s", err);
+}
+
+static void
+kw_access_default(struct parser *p, int ac, char **av)
+{
+	int v;
+
+	(void)ac;
+	if ((v = parse_allowdeny(p, av[0], av[1])) != 0)
+		p->conf->access_default = v;
+}
+
+static void
+kw_relay_default(struct parser *p, int ac, char **av)
+{
+	int v;
+
+	(void)ac;
+	if ((v = parse_allowdeny(p, av[0], av[1])) != 0)
+		p->conf->relay_default = v;
+}
+
+static void
+kw_relay_authenticated(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	p->conf->relay_authenticated = parse_yesno(p, av[0], av[1]);
+}
+
+static void
+kw_reverse_dns(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	p->conf->reverse_dns = parse_yesno(p, av[0], av[1]);
+}
+
+/* relay-domain DOMAIN|*.DOMAIN ... */
+static void
+kw_relay_domain(struct parser *p, int ac, char **av)
+{
+	struct config *c = p->conf;
+	char **nd;
+	size_t j;
+	int i;
+
+	for (i = 1; i < ac; i++) {
+		if (!acl_domain_pattern_valid(av[i], 0)) {
+			perr(p, "relay-domain: \"%s\" is not a domain name or *.domain", av[i]);
+			continue;
+		}
+		for (j = 0; j < c->nrelay_domains; j++)
+			if (strcase_eq(c->relay_domains[j], av[i]))
+				break;
+		if (j < c->nrelay_domains) {
+			perr(p, "relay-domain %s is declared twice", av[i]);
+			continue;
+		}
+		nd = reallocarray(c->relay_domains, c->nrelay_domains + 1, sizeof(*nd));
+		if (nd == NULL || (nd[c->nrelay_domains] = strdup(av[i])) == NULL) {
+			if (nd)
+				c->relay_domains = nd;
+			perr(p, "out of memory");
+			return;
+		}
+		c->relay_domains = nd;
+		c->nrelay_domains++;
+	}
+}
+
+/* dns-server ADDRESS [port N] */
+static void
+kw_dns_server(struct parser *p, int ac, char **av)
+{
+	struct config *c = p->conf;
+	struct dns_server_conf *d;
+	struct in6_addr a6;
+	struct in_addr a4;
+	long port = 53;
+	char *end;
+	size_t j;
+
+	if (inet_pton(AF_INET, av[1], &a4) != 1 && inet_pton(AF_INET6, av[1], &a6) != 1) {
+		perr(p, "dns-server: \"%s\" is not a numeric IPv4 or IPv6 address", av[1]);
+		return;
+	}
+	if (ac == 3 || (ac == 4 && strcmp(av[2], "port") != 0)) {
+		perr(p, "dns-server: expected \"dns-server ADDRESS [port N]\"");
+		return;
+	}
+	if (ac == 4) {
+		errno = 0;
+		port = strtol(av[3], &end, 10);
+		if (errno || *end || end == av[3] || port < 1 || port > 65535) {
+			perr(p, "dns-server: bad port \"%s\"", av[3]);
+			return;
+		}
+	}
+	for (j = 0; j < c->ndns_servers; j++) {
+		if (strcmp(c->dns_servers[j].addr, av[1]) == 0 &&
+		    c->dns_servers[j].port == port) {
+			perr(p, "dns-server %s port %ld: already declared at line %d",
+			    av[1], port, c->dns_servers[j].line);
+			return;
+		}
+	}
+	if (c->ndns_servers >= CONF_DNS_SERVERS_MAX) {
+		perr(p, "too many dns-server statements (at most %d)", CONF_DNS_SERVERS_MAX);
+		return;
+	}
+	d = &c->dns_servers[c->ndns_servers];
+	set_str(p, d->addr, sizeof(d->addr), "dns-server address", av[1]);
+	d->port = (uint16_t)port;
+	d->line = p->line;
+	c->ndns_servers++;
+}
+
 static const struct keyword keywords[] = {
+	{ "access",		2, 3, kw_access },
+	{ "access-default",	1, 1, kw_access_default },
 	{ "alias-domain",	1, MAX_TOKENS - 1, kw_alias_domain },
 	{ "auth-failure-delay",	1, 1, kw_auth_failure_delay },
 	{ "auth-max-failures",	1, 1, kw_auth_max_failures },
@@ -596,6 +745,7 @@ static const struct keyword keywords[] = {
 	{ "data-timeout",	1, 1, kw_data_timeout },
 	{ "default-domain",	1, 1, kw_default_domain },
 	{ "drop-quota",		1, 1, kw_drop_quota },
+	{ "dns-server",		1, 3, kw_dns_server },
 	{ "hostname",		1, 1, kw_hostname },
 	{ "idle-timeout",	1, 1, kw_idle_timeout },
 	{ "listen",		1, MAX_TOKENS - 1, kw_listen },
@@ -612,6 +762,11 @@ static const struct keyword keywords[] = {
 	{ "pickupd-user",	1, 1, kw_pickupd_user },
 	{ "pidfile",		1, 1, kw_pidfile },
 	{ "queued-user",	1, 1, kw_queued_user },
+	{ "relay",		2, 2, kw_relay },
+	{ "relay-authenticated", 1, 1, kw_relay_authenticated },
+	{ "relay-default",	1, 1, kw_relay_default },
+	{ "relay-domain",	1, MAX_TOKENS - 1, kw_relay_domain },
+	{ "reverse-dns",	1, 1, kw_reverse_dns },
 	{ "smtpd-user",		1, 1, kw_smtpd_user },
 	{ "tls-certificate",	1, 1, kw_tls_certificate },
 	{ "tls-key",		1, 1, kw_tls_key },
@@ -626,7 +781,8 @@ const char *const config_keywords[] = {
 	"smtpd-user", "tls-certificate", "tls-key",
 	"command-timeout", "data-block-timeout", "data-timeout", "drop-quota",
 	"max-connections", "max-connections-per-client", "max-session-size",
-	NULL
+	"access", "access-default", "dns-server", "relay", "relay-authenticated",
+	"relay-default", "relay-domain", "reverse-dns", NULL
 };
 
 /* ---- the tokenizer --------------------------------------------------------- */
@@ -750,6 +906,9 @@ config_defaults(struct config *c)
 	c->data_timeout = 600;
 	c->data_block_timeout = 180;		/* RFC 5321 4.5.3.2.5 */
 	c->max_session_size = 10240 * 1024;	/* IIS default: 10240 KB */
+	c->access_default = ACL_ALLOW;
+	c->relay_default = ACL_DENY;	/* never an open relay by default */
+	c->relay_authenticated = 1;
 }
 
 /* Checks that need the whole file: defaults derived from other settings. */
@@ -918,6 +1077,11 @@ config_free(struct config *c)
 	for (i = 0; i < c->nalias_domains; i++)
 		free(c->alias_domains[i]);
 	free(c->alias_domains);
+	acl_free(&c->access);
+	acl_free(&c->relay);
+	for (i = 0; i < c->nrelay_domains; i++)
+		free(c->relay_domains[i]);
+	free(c->relay_domains);
 	free(c);
 }
 

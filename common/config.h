@@ -14,6 +14,8 @@
 #include <limits.h>
 #include <sys/queue.h>
 
+#include "acl.h"
+
 #define CONF_DEFAULT_FILE	SYSCONFDIR "/mailroot/mailroot.conf"
 #define CONF_NAME_MAX		256
 #define CONF_USER_MAX		32
@@ -27,6 +29,7 @@
 #define LISTEN_AUTH		0x08	/* offer SMTP AUTH (RFC 4954) after TLS */
 #define LISTEN_REQUIRE_AUTH	0x10	/* MAIL needs AUTH first (530 5.7.0) */
 #define LISTEN_AUTH_PLAINTEXT	0x20	/* offer AUTH without TLS too */
+#define CONF_DNS_SERVERS_MAX	8
 
 struct listener_conf {
 	TAILQ_ENTRY(listener_conf) entry;
@@ -39,6 +42,13 @@ struct listener_conf {
 	unsigned	 flags;		/* LISTEN_* */
 };
 TAILQ_HEAD(listener_list, listener_conf);
+
+/* A DNS server of smtpd's resolver (dns-server). */
+struct dns_server_conf {
+	char		 addr[64];	/* numeric IPv4 or IPv6 */
+	uint16_t	 port;
+	int		 line;
+};
 
 struct config {
 	char		 file[PATH_MAX];	/* for messages */
@@ -82,6 +92,17 @@ struct config {
 	/* TLS of the listeners: PEM files, read by mailrootd only ("" : none) */
 	char		 tls_certificate[PATH_MAX];
 	char		 tls_key[PATH_MAX];
+	/* connection control, relaying and reverse DNS (smtpd) */
+	struct acl	 access;		/* access rules, in file order */
+	int		 access_default;	/* ACL_ALLOW unless set */
+	struct acl	 relay;			/* relay rules: networks only */
+	int		 relay_default;		/* ACL_DENY unless set */
+	int		 relay_authenticated;	/* an authenticated client may relay */
+	char		**relay_domains;	/* "example.com" or "*.example.com" */
+	size_t		 nrelay_domains;
+	int		 reverse_dns;		/* look up (and record) the client's name */
+	struct dns_server_conf dns_servers[CONF_DNS_SERVERS_MAX];
+	size_t		 ndns_servers;		/* 0: the system's resolv.conf */
 };
 
 /*

@@ -195,6 +195,8 @@ daemon_main(int argc, char **argv, enum proc_id self, const struct daemon_ops *o
 		fatalx("no supervisor socket on fd %d: %s is started by mailrootd",
 		    DAEMON_PARENT_FD, name);
 
+	if (ops->pre_drop)
+		ops->pre_drop();
 	privsep_drop(user, group, root);
 
 	signal(SIGPIPE, SIG_IGN);

@@ -47,6 +47,12 @@ struct daemon_ops {
 	 */
 	void	(*tls_material)(int fd, uint64_t certlen, const char *certfile,
 		    const char *keyfile);
+	/*
+	 * Still root and outside the chroot, before privileges are dropped:
+	 * open what the chroot will hide (smtpd: the resolver reads
+	 * /etc/resolv.conf).  No configuration is known yet.
+	 */
+	void	(*pre_drop)(void);
 };
 
 /* The process-wide state every daemon has. */

@@ -151,7 +151,7 @@ smtpd_config(struct config *c, const struct config *old, char *why, size_t whysz
 		if (a->port == b->port && strcmp(a->addr, b->addr) == 0)
 			listener_flags[i] = a->flags;
 	}
-	return 0;
+	return dns_configure(c, why, whysz);
 }
 
 static void
@@ -185,6 +185,7 @@ static const struct daemon_ops smtpd_ops = {
 	.pause = smtpd_pause,
 	.message = smtpd_message,
 	.tls_material = tls_material,
+	.pre_drop = dns_init,
 };
 
 int

@@ -17,6 +17,7 @@
 
 struct auth_session;
 struct bufferevent;
+struct config;
 struct evbuffer;
 struct ipc_msg;
 struct listener_conf;
@@ -31,7 +32,8 @@ enum session_state {
 	S_RCPT,			/* at least one RCPT accepted */
 	S_DATA,			/* receiving message data */
 	S_CLOSING,		/* reply flushed, then close */
-	S_BDAT			/* message open, chunks under way (RFC 3030) */
+	S_BDAT,			/* message open, chunks under way (RFC 3030) */
+	S_DENIED		/* refused with 554 at connect: only QUIT (RFC 5321 3.1) */
 };
 
 enum session_tls {
@@ -39,6 +41,18 @@ enum session_tls {
 	TLS_HANDSHAKE,		/* STARTTLS said 220, or an smtps connection */
 	TLS_ON			/* the handshake completed */
 };
+
+/* What the reverse lookup of a client found (smtpd_dns.c). */
+enum dns_status {
+	DNS_NONE = 0,		/* not looked up */
+	DNS_CONFIRMED,		/* a PTR name whose A/AAAA records hold the address */
+	DNS_UNCONFIRMED,	/* PTR names, none forward-confirmed */
+	DNS_NOPTR,		/* no PTR record */
+	DNS_TIMEOUT,		/* no answer in time */
+	DNS_FAILED		/* resolver error */
+};
+
+struct dns_lookup;
 
 struct session {
 	uint32_t		 id;
@@ -94,6 +108,12 @@ struct session {
 	char			 tls_version[16];	/* "TLSv1.3" */
 	char			 tls_cipher[64];
 	int			 tls_bits;
+	/* who the client is: access, relay and Received: (smtpd_policy.c) */
+	struct sockaddr_storage	 ss;		/* its address, from accept(2) */
+	enum dns_status		 dns_status;
+	char			 rdns[SMTP_DOMAIN_MAX + 1];	/* forward-confirmed name or "" */
+	struct dns_lookup	*dns;		/* lookup in progress, or NULL */
+	uint32_t		 denied_cmds;	/* commands heard in S_DENIED */
 };
 
 /* smtpd.c */
@@ -148,6 +168,8 @@ void	status_sessions(struct ipc *parent, struct ipc_msg *);
 int	limit_conn_enter(const char *addr);
 void	limit_conn_leave(const char *addr);
 uint32_t limit_conn_count(void);
+/* The client's reverse lookup has finished (s->dns_status, s->rdns set). */
+void	session_dns_done(struct session *);
 
 /* smtpd_queue.c: the link to queued */
 void	queue_link_set(int fd);
@@ -167,5 +189,21 @@ void	tls_established(struct session *);
 void	tls_failed(struct session *, short what);
 const char *tls_log_fields(const struct session *);
 void	tls_close(struct session *);
+/* smtpd_dns.c: asynchronous reverse DNS with forward confirmation */
+void	dns_init(void);
+int	dns_configure(const struct config *, char *why, size_t whysz);
+int	dns_lookup_client(struct session *);
+void	dns_cancel(struct session *);
+const char *dns_status_name(enum dns_status);
+
+/* smtpd_policy.c: connection control and relay decisions */
+enum policy_rcpt {
+	POLICY_RCPT_LOCAL,	/* a local or alias domain */
+	POLICY_RCPT_RELAY,	/* remote, and relaying is allowed */
+	POLICY_RCPT_DENIED	/* remote, relaying denied: 550 5.7.1 */
+};
+int	policy_access(const struct session *, char *why, size_t whysz);
+enum policy_rcpt policy_rcpt(const struct session *, const char *rcpt,
+	    char *why, size_t whysz);
 
 #endif

@@ -41,6 +41,8 @@
 #define OUTPUT_HIGH	(64 * 1024)	/* stop reading while this much output is unsent */
 #define INPUT_HIGH	(256 * 1024)	/* stop reading from the socket above this */
 #define MSGBUF_FLUSH	(64 * 1024)	/* write message data to the file in chunks */
+#define DENIED_MAX_COMMANDS	5	/* heard after a 554 greeting before closing */
+#define DENIED_TIMEOUT		10	/* seconds a refused client may linger */
 
 struct session_node {
 	RB_ENTRY(session_node) entry;
@@ -66,6 +68,7 @@ static void bdat_chunk_done(struct session *);
 static void cmd_bdat(struct session *, struct smtp_cmd *);
 static int session_tls_begin(struct session *);
 static void session_tls_ready(struct session *);
+static void session_admit(struct session *);
 
 /* ---- replies ---------------------------------------------------------------- */
 
@@ -342,22 +345,14 @@ cmd_mail(struct session *s, struct smtp_cmd *c)
 	reply(s, "250 2.1.0 Ok");
 }
 
-static int
-rcpt_is_local(const char *addr)
-{
-	const char *dom;
-
-	if (smtp_addr_domain(addr, &dom) == -1)
-		return smtp_is_postmaster(addr);
-	return config_is_local_domain(env->conf, dom);
-}
-
 static void
 cmd_rcpt(struct session *s, struct smtp_cmd *c)
 {
 	char **nr, **no, esc[SMTP_PATH_MAX * 4 + 1], *orcpt_copy = NULL;
+	char why[SMTP_DOMAIN_MAX + 64];
 	const char *orcpt = NULL;
 	uint32_t *nn, notify = 0;
+	enum policy_rcpt pr;
 	size_t i;
 
 	for (i = 0; i < c->nparams; i++) {
@@ -380,15 +375,20 @@ cmd_rcpt(struct session *s, struct smtp_cmd *c)
 			return;
 		}
 	}
-	if (!rcpt_is_local(c->path)) {
-		log_info("session=%08x client=%s status=refused reason=relay to=<%s>",
-		    s->id, s->addr, log_escape(esc, sizeof(esc), c->path, strlen(c->path)));
+	pr = policy_rcpt(s, c->path, why, sizeof(why));
+	if (pr == POLICY_RCPT_DENIED) {
+		log_info("session=%08x client=%s status=refused reason=relay %s to=<%s>",
+		    s->id, s->addr, why,
+		    log_escape(esc, sizeof(esc), c->path, strlen(c->path)));
 		reply(s, "550 5.7.1 Relaying denied: <%s> is not a local domain here",
 		    c->path);
 		return;
 	}
+	if (pr == POLICY_RCPT_RELAY)
+		log_info("session=%08x client=%s status=relay %s to=<%s>", s->id,
+		    s->addr, why, log_escape(esc, sizeof(esc), c->path, strlen(c->path)));
 	/* N2: Drop/ over its quota: local mail waits at the client. */
-	if (queue_drop_over()) {
+	else if (queue_drop_over()) {
 		log_info("session=%08x client=%s status=deferred reason=drop-quota to=<%s>",
 		    s->id, s->addr, log_escape(esc, sizeof(esc), c->path, strlen(c->path)));
 		reply(s, "452 4.2.2 Mailbox full, try again later");
@@ -569,6 +569,31 @@ static const struct {
 	{ SMTP_CMD_ETRN, ANY_STATE, NULL, cmd_not_implemented },
 };
 
+/*
+ * RFC 5321 3.1: after a 554 greeting the server waits for QUIT and answers
+ * anything else 503; a client that goes on is cut off after a few commands
+ * (or DENIED_TIMEOUT seconds).
+ */
+static void
+session_denied_command(struct session *s, const char *line, size_t len)
+{
+	struct smtp_cmd cmd;
+	const char *why;
+
+	if (smtp_parse_command(line, len, 0, &cmd, &why) == SMTP_PARSE_OK &&
+	    cmd.verb == SMTP_CMD_QUIT) {
+		cmd_quit(s, &cmd);
+		return;
+	}
+	if (++s->denied_cmds >= DENIED_MAX_COMMANDS) {
+		reply(s, "421 4.7.1 %s Access denied, closing connection",
+		    env->conf->hostname);
+		session_close_after(s);
+		return;
+	}
+	reply(s, "503 5.7.1 Access denied: only QUIT is accepted");
+}
+
 static void
 session_command(struct session *s, const char *line, size_t len)
 {
@@ -576,6 +601,10 @@ session_command(struct session *s, const char *line, size_t len)
 	const char *why = "";
 	size_t i;
 
+	if (s->state == S_DENIED) {
+		session_denied_command(s, line, len);
+		return;
+	}
 	switch (smtp_parse_command(line, len, s->smtputf8, &cmd, &why)) {
 	case SMTP_PARSE_OK:
 		break;
@@ -657,10 +686,15 @@ write_received(struct session *s)
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	/* The HELO argument was checked as a domain or literal; escape anyway. */
 	log_escape(helo, sizeof(helo), s->helo, strlen(s->helo));
+	/* With reverse-dns: the forward-confirmed name, or "unknown". */
+	if (env->conf->reverse_dns && s->dns_status != DNS_NONE)
+		evbuffer_add_printf(s->msgbuf, "Received: from %s (%s %s)", helo,
+		    s->rdns[0] ? s->rdns : "unknown", s->literal);
+	else
+		evbuffer_add_printf(s->msgbuf, "Received: from %s (%s)", helo, s->literal);
 	/* RFC 6531 4.3: UTF8SMTP is the protocol of an SMTPUTF8 transaction. */
-	evbuffer_add_printf(s->msgbuf, "Received: from %s (%s)\r\n\tby %s (Mailroot) "
-	    "with %s id %s", helo, s->literal, env->conf->hostname,
-	    received_with(s), s->qid);
+	evbuffer_add_printf(s->msgbuf, "\r\n\tby %s (Mailroot) with %s id %s",
+	    env->conf->hostname, received_with(s), s->qid);
 	/* RFC 3848 ESMTPS; what was agreed, as Postfix and OpenSMTPD say it. */
 	if (s->tls == TLS_ON)
 		evbuffer_add_printf(s->msgbuf, "\r\n\t(version=%s cipher=%s bits=%d)",
@@ -1120,7 +1154,8 @@ session_tls_ready(struct session *s)
 	if (s->listen_flags & LISTEN_SMTPS) {
 		log_info("session=%08x client=%s status=connect%s", s->id, s->addr,
 		    tls_log_fields(s));
-		reply(s, "220 %s ESMTP Mailroot", env->conf->hostname);
+		session_admit(s);
+		return;
 	} else
 		log_info("session=%08x client=%s status=starttls%s", s->id, s->addr,
 		    tls_log_fields(s));
@@ -1157,6 +1192,24 @@ format_literal(struct session *s, const struct sockaddr *sa)
 	}
 }
 
+/* Greet the client, or refuse it with 554 (access rules). */
+static void
+session_greet(struct session *s)
+{
+	struct timeval tv = { DENIED_TIMEOUT, 0 };
+	char why[64];
+
+	if (policy_access(s, why, sizeof(why)) == ACL_DENY) {
+		log_info("session=%08x client=%s name=%s status=refused reason=access "
+		    "rule=%s", s->id, s->addr, s->rdns[0] ? s->rdns : "unknown", why);
+		s->state = S_DENIED;
+		bufferevent_set_timeouts(s->bev, &tv, &tv);
+		reply(s, "554 5.7.1 <%s> access denied", s->addr);
+	} else
+		reply(s, "220 %s ESMTP Mailroot", env->conf->hostname);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
 void
 session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t listener,
     unsigned listen_flags)
@@ -1167,7 +1220,6 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t list
 	char busy[CONF_NAME_MAX + 64];
 	int r;
 
-	(void)salen;
 	if (smtpd_paused()) {
 		/* On an implicit TLS port, plaintext would only confuse. */
 		if (!(listen_flags & LISTEN_SMTPS))
@@ -1192,6 +1244,7 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t list
 	s->listener = listener;
 	s->since = time(NULL);
 	s->listen_flags = listen_flags;
+	memcpy(&s->ss, sa, salen < sizeof(s->ss) ? salen : sizeof(s->ss));
 	format_literal(s, sa);
 	/* L2: over max-connections(-per-client), 421 and close at once. */
 	if ((r = limit_conn_enter(s->addr)) != 0) {
@@ -1231,6 +1284,19 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t list
 		return;
 	}
 	log_info("session=%08x client=%s status=connect", s->id, s->addr);
+	session_admit(s);
+}
+
+/*
+ * Decide whether to serve a new client: too many AUTH failures (421), then
+ * the access rules, whose name rules (and reverse-dns) wait for the lookup
+ * (at most a few seconds; the client's input stays unread until then).
+ */
+static void
+session_admit(struct session *s)
+{
+	char why[64];
+
 	if (auth_blocked(s)) {
 		log_info("session=%08x client=%s status=refused reason=auth-failures",
 		    s->id, s->addr);
@@ -1239,7 +1305,20 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t list
 		session_close_after(s);
 		return;
 	}
-	reply(s, "220 %s ESMTP Mailroot", env->conf->hostname);
+	if (policy_access(s, why, sizeof(why)) == 0 || env->conf->reverse_dns) {
+		if (dns_lookup_client(s) == 0) {
+			bufferevent_disable(s->bev, EV_READ);
+			return;
+		}
+		s->dns_status = DNS_FAILED;	/* no lookup possible: name unknown */
+	}
+	session_greet(s);
+}
+
+void
+session_dns_done(struct session *s)
+{
+	session_greet(s);
 }
 
 /*
@@ -1298,6 +1377,7 @@ session_free(struct session *s)
 		RB_REMOVE(session_tree, &sessions, n);
 		free(n);
 	}
+	dns_cancel(s);
 	/* An open message that will never be committed. */
 	if (s->qid[0] && !s->waiting)
 		queue_abort(s->qid);

@@ -27,6 +27,7 @@ state_name(const struct session *s)
 	case S_DATA:		return s->waiting ? "committing" : "data";
 	case S_BDAT:		return s->waiting ? "committing" : "bdat";
 	case S_CLOSING:		return "closing";
+	case S_DENIED:		return "denied";
 	}
 	return "unknown";
 }
@@ -46,8 +47,8 @@ add_session(struct session *s, void *arg)
 	m_add_u32(w->m, s->id);
 	m_add_str(w->m, s->addr);
 	m_add_str(w->m, s->helo);
-	m_add_str(w->m, "");		/* user: no AUTH yet */
-	m_add_u32(w->m, 0);		/* tls: no STARTTLS yet */
+	m_add_str(w->m, s->auth_user);	/* "" before AUTH */
+	m_add_u32(w->m, s->tls == TLS_ON);
 	m_add_u64(w->m, (uint64_t)s->since);
 	m_add_str(w->m, state_name(s));
 	m_add_u64(w->m, s->bytes_in);

@@ -640,3 +640,195 @@ class Suite:
             except AssertionError as e:
                 problems.append(str(e))
         return problems
+
+
+# ---- helpers for connection control, relaying and reverse DNS -----------------
+#
+# Clients connect FROM other loopback addresses (127.0.0.2 and so on are
+# local on Linux) so that access and relay rules see different clients, and
+# a local DNS server (dnsmasq, package dnsmasq-base) gives those addresses
+# their PTR and A/AAAA records.
+
+def append_config(suite, lines):
+    """Append statements (a keyword may repeat) to the instance's config file,
+    after write_config() wrote it."""
+    with open(suite.conf_path, "a") as f:
+        for line in lines:
+            f.write(line + "\n")
+
+
+class RawSMTPFrom(RawSMTP):
+    """RawSMTP whose socket is bound to a given local address first (to
+    connect as another client); `host` is where the server listens."""
+
+    def __init__(self, port, source, timeout=10, greet=True, host="127.0.0.1"):
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0))
+        self.buf = b""
+        self.banner = self.reply() if greet else None
+
+
+def smtp_from(suite, source, timeout=10):
+    """An smtplib client connecting to the instance from address `source`."""
+    return smtplib.SMTP("127.0.0.1", suite.port, local_hostname="client.example.net",
+                        timeout=timeout, source_address=(source, 0))
+
+
+def ipv6_loopback():
+    """True when ::1 can be bound here (a host or container without IPv6
+    cannot run the IPv6 scenarios)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def dns_query(port, name, qtype, timeout=1.0, host="127.0.0.1"):
+    """One DNS query over UDP (qtype 1 A, 12 PTR, 28 AAAA): (rcode, answer
+    count), or None when nothing answered within timeout."""
+    qid = int.from_bytes(os.urandom(2), "big")
+    qname = b"".join(bytes([len(l)]) + l.encode() for l in name.rstrip(".").split(".")) + b"\0"
+    pkt = qid.to_bytes(2, "big") + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + \
+        qname + qtype.to_bytes(2, "big") + b"\x00\x01"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.sendto(pkt, (host, port))
+        try:
+            data = s.recv(4096)
+        except socket.timeout:
+            return None
+    if len(data) < 12 or int.from_bytes(data[:2], "big") != qid:
+        return None
+    return data[3] & 0x0f, int.from_bytes(data[6:8], "big")
+
+
+def reverse_name(addr):
+    """The PTR owner name of an IPv4 or IPv6 address."""
+    import ipaddress
+    return ipaddress.ip_address(addr).reverse_pointer
+
+
+class LocalDNS:
+    """A dnsmasq on 127.0.0.1 and a free port that answers only from the
+    records it is given, with no upstream server and no hosts file:
+    ptr={address: name or [names]} gives PTR records only; hosts={name:
+    [addresses]} gives A/AAAA records (and, by dnsmasq's rule, the matching
+    PTR records too); `local` lists the zones answered NXDOMAIN for anything
+    else.  A context manager; raises Skip when dnsmasq is not installed.
+    Started with --no-daemon, so it is a child of the test and stopped (and
+    waited for) on exit."""
+
+    BINARY_PATHS = ("/usr/sbin/dnsmasq", "/usr/bin/dnsmasq")
+
+    def __init__(self, suite, ptr=None, hosts=None, local=("test", "in-addr.arpa", "ip6.arpa")):
+        self.suite = suite
+        self.ptr = ptr or {}
+        self.hosts = hosts or {}
+        self.local = local
+        self.port = None
+        self.proc = None
+        self.log_path = os.path.join(suite.dir, "dnsmasq.log")
+
+    @classmethod
+    def binary(cls):
+        for p in cls.BINARY_PATHS:
+            if os.access(p, os.X_OK):
+                return p
+        return None
+
+    def _argv(self, port):
+        argv = [self.binary(), "--no-daemon", "--conf-file=/dev/null", "--no-resolv",
+                "--no-hosts", "--port=%d" % port, "--listen-address=127.0.0.1",
+                "--bind-interfaces", "--pid-file=", "--log-queries", "--cache-size=0"]
+        if os.geteuid() == 0:
+            argv.append("--user=root")      # no need to become nobody for a test
+        for zone in self.local:
+            argv.append("--local=/%s/" % zone)
+        for addr, names in self.ptr.items():
+            for n in [names] if isinstance(names, str) else names:
+                argv.append("--ptr-record=%s,%s" % (reverse_name(addr), n))
+        for name, addrs in self.hosts.items():
+            argv.append("--host-record=%s,%s" % (name, ",".join(addrs)))
+        return argv
+
+    @staticmethod
+    def _free_udp_tcp_port():
+        """A port free for both UDP and TCP on 127.0.0.1 (dnsmasq binds both)."""
+        for _ in range(20):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                u.bind(("127.0.0.1", 0))
+                port = u.getsockname()[1]
+                try:
+                    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                        t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+        raise AssertionError("no free UDP+TCP port for dnsmasq")
+
+    def start(self):
+        if self.binary() is None:
+            raise Skip("dnsmasq is not installed (Debian package dnsmasq-base; "
+                       "scripts/install-deps installs it)")
+        last = ""
+        for _ in range(5):      # another process may take the port meanwhile
+            port = self._free_udp_tcp_port()
+            log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen(self._argv(port), stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=log)
+            log.close()
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if dns_query(port, "probe.invalid", 1, timeout=0.2) is not None:
+                    self.port = port
+                    return self
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait(5)
+            with open(self.log_path, "rb") as f:
+                last = f.read().decode("utf-8", "replace")[-500:]
+        raise AssertionError("dnsmasq did not start: %s" % last)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def conf_value(self):
+        """The value of a dns-server statement for this server."""
+        return "127.0.0.1 port %d" % self.port
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *a):
+        self.stop()
+
+
+class SilentDNS:
+    """A UDP socket on 127.0.0.1 that takes DNS queries and never answers:
+    a resolver pointed at it times out.  A context manager."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+
+    def conf_value(self):
+        return "127.0.0.1 port %d" % self.port
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()

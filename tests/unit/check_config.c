@@ -465,6 +465,102 @@ START_TEST(test_limits_ok)
 }
 END_TEST
 
+/* Connection control, relaying and reverse DNS: values and defaults. */
+START_TEST(test_access_keywords)
+{
+	static const char text[] =
+	    "access allow 127.0.0.1\n"				/* 1 */
+	    "access deny 192.0.2.0/24\n"			/* 2 */
+	    "access allow ::ffff:198.51.100.0/120\n"		/* 3 */
+	    "access allow name *.client.example.test\n"	/* 4 */
+	    "access deny regex \"^dyn-[0-9]+\\.\"\n"		/* 5 */
+	    "access-default deny\n"
+	    "relay allow 10.0.0.0/8\n"				/* 7 */
+	    "relay deny 2001:db8::/32\n"			/* 8 */
+	    "relay-default allow\n"
+	    "relay-authenticated no\n"
+	    "relay-domain partner.example.org *.wild.example.org\n"
+	    "relay-domain other.example.net\n"
+	    "reverse-dns yes\n"
+	    "dns-server 127.0.0.1 port 5353\n"
+	    "dns-server ::1\n";
+	struct config *c;
+	char buf[NETMASK_STRLEN];
+
+	c = parse_ok(text);
+	ck_assert_uint_eq(c->access.n, 5);
+	ck_assert_int_eq(c->access.rules[0].action, ACL_ALLOW);
+	ck_assert_int_eq(c->access.rules[0].type, ACL_NET);
+	ck_assert_str_eq(netmask_format(&c->access.rules[0].net, buf, sizeof(buf)),
+	    "127.0.0.1/32");
+	ck_assert_int_eq(c->access.rules[1].action, ACL_DENY);
+	ck_assert_str_eq(netmask_format(&c->access.rules[1].net, buf, sizeof(buf)),
+	    "192.0.2.0/24");
+	ck_assert_int_eq(c->access.rules[1].line, 2);
+	ck_assert_str_eq(netmask_format(&c->access.rules[2].net, buf, sizeof(buf)),
+	    "198.51.100.0/24");
+	ck_assert_int_eq(c->access.rules[3].type, ACL_NAME);
+	ck_assert_str_eq(c->access.rules[3].pattern, "*.client.example.test");
+	ck_assert_int_eq(c->access.rules[4].type, ACL_REGEX);
+	ck_assert_str_eq(c->access.rules[4].pattern, "^dyn-[0-9]+\\.");
+	ck_assert_ptr_nonnull(c->access.rules[4].re);
+	ck_assert_int_eq(c->access.rules[4].line, 5);
+	ck_assert_int_eq(c->access_default, ACL_DENY);
+	ck_assert_uint_eq(c->relay.n, 2);
+	ck_assert_int_eq(c->relay.rules[0].action, ACL_ALLOW);
+	ck_assert_int_eq(c->relay.rules[1].action, ACL_DENY);
+	ck_assert_int_eq(c->relay.rules[1].line, 8);
+	ck_assert_int_eq(c->relay_default, ACL_ALLOW);
+	ck_assert_int_eq(c->relay_authenticated, 0);
+	ck_assert_uint_eq(c->nrelay_domains, 3);
+	ck_assert_str_eq(c->relay_domains[0], "partner.example.org");
+	ck_assert_str_eq(c->relay_domains[1], "*.wild.example.org");
+	ck_assert_str_eq(c->relay_domains[2], "other.example.net");
+	ck_assert_int_eq(c->reverse_dns, 1);
+	ck_assert_uint_eq(c->ndns_servers, 2);
+	ck_assert_str_eq(c->dns_servers[0].addr, "127.0.0.1");
+	ck_assert_uint_eq(c->dns_servers[0].port, 5353);
+	ck_assert_str_eq(c->dns_servers[1].addr, "::1");
+	ck_assert_uint_eq(c->dns_servers[1].port, 53);
+	ck_assert_int_eq(c->dns_servers[1].line, 15);
+	config_free(c);
+
+	/* the defaults: allow every client, relay for none but authenticated ones */
+	c = parse_ok("");
+	ck_assert_uint_eq(c->access.n, 0);
+	ck_assert_int_eq(c->access_default, ACL_ALLOW);
+	ck_assert_uint_eq(c->relay.n, 0);
+	ck_assert_int_eq(c->relay_default, ACL_DENY);
+	ck_assert_int_eq(c->relay_authenticated, 1);
+	ck_assert_uint_eq(c->nrelay_domains, 0);
+	ck_assert_int_eq(c->reverse_dns, 0);
+	ck_assert_uint_eq(c->ndns_servers, 0);
+	config_free(c);
+
+	/* the last access-default counts; rules add up */
+	c = parse_ok("access-default deny\naccess deny ::1\naccess-default allow\n"
+	    "access deny ::2\n");
+	ck_assert_int_eq(c->access_default, ACL_ALLOW);
+	ck_assert_uint_eq(c->access.n, 2);
+	config_free(c);
+}
+END_TEST
+
+/* A file whose regex is bad is refused, and nothing leaks (ASan). */
+START_TEST(test_access_errors_free)
+{
+	struct config *c;
+	struct msgs m;
+
+	c = parse_str("access deny regex ok\nrelay-domain a.test\naccess deny regex (\n"
+	    "relay allow 192.0.2.0/24\n", &m);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(m.n, 1);
+	ck_assert(msg_matches(m.msg[0], 3, "bad regex"));
+	msgs_free(&m);
+}
+END_TEST
+
 /* ---- bad files ------------------------------------------------------------------ */
 
 struct bad {
@@ -607,6 +703,59 @@ static const struct bad bad[] = {
 	B("pickupd-user \"\"\n", 1, "pickupd-user is not a valid user or group name"),
 	B("mailroot-group gr/oup\n", 1, "mailroot-group is not a valid user or group name"),
 	B("smtpd-user abcdefghijabcdefghijabcdefghijabc\n", 1, "smtpd-user too long"),
+
+	/* connection control, relaying, reverse DNS */
+	B("access\n", 1, "access: wrong number of arguments"),
+	B("access allow\n", 1, "access: wrong number of arguments"),
+	B("access deny name a.test b.test\n", 1, "access: wrong number of arguments"),
+	B("access permit 192.0.2.1\n", 1, "access: expected allow or deny, not \"permit\""),
+	B("access allow localhost\n", 1,
+	    "access: \"localhost\" is not a numeric IPv4 or IPv6 address"),
+	B("access deny 192.0.2.0/33\n", 1, "access: bad prefix length \"/33\""),
+	B("access deny 2001:db8::/129\n", 1, "access: bad prefix length \"/129\""),
+	B("access deny 192.0.2.0/024\n", 1, "access: bad prefix length"),
+	B("access deny 192.0.2.1/24\n", 1, "did you mean 192.0.2.0/24?"),
+	B("access allow 192.0.2.1 192.0.2.2\n", 1, "access: allow takes one network"),
+	B("access allow name\n", 1, "access: allow name takes one pattern"),
+	B("access allow name *.*.example.test\n", 1, "access: bad name pattern \"*.*.example.test\""),
+	B("access allow name host_1.example.test\n", 1, "access: bad name pattern"),
+	B("access deny regex \"a(b\"\n", 1,
+	    "access: bad regex \"a(b\": missing closing parenthesis at offset 3"),
+	B("access deny regex \"x{2,1}\"\n", 1, "access: bad regex \"x{2,1}\": numbers out of order"),
+	B("access deny regex \"\"\n", 1, "access: empty regex"),
+	B("# rules\naccess allow 192.0.2.1\naccess deny regex (\n", 3, "access: bad regex \"(\""),
+	B("access-default\n", 1, "access-default takes 1 argument"),
+	B("access-default maybe\n", 1, "access-default takes allow or deny, not \"maybe\""),
+	B("access-default Deny\n", 1, "access-default takes allow or deny"),
+	B("relay allow\n", 1, "relay takes 2 arguments"),
+	B("relay allow name x.example.test\n", 1, "relay takes 2 arguments"),
+	B("relay allow x.example.test\n", 1, "relay: \"x.example.test\" is not a numeric"),
+	B("relay permit 192.0.2.1\n", 1, "relay: expected allow or deny, not \"permit\""),
+	B("relay allow 2001:db8::1/129\n", 1, "relay: bad prefix length"),
+	B("relay-default open\n", 1, "relay-default takes allow or deny, not \"open\""),
+	B("relay-authenticated maybe\n", 1, "relay-authenticated takes yes or no, not \"maybe\""),
+	B("relay-domain\n", 1, "relay-domain: wrong number of arguments"),
+	B("relay-domain *.*.example.test\n", 1,
+	    "relay-domain: \"*.*.example.test\" is not a domain name or *.domain"),
+	B("relay-domain *\n", 1, "relay-domain: \"*\" is not a domain name or *.domain"),
+	B("relay-domain [192.0.2.1]\n", 1, "relay-domain: \"[192.0.2.1]\" is not a domain name"),
+	B("relay-domain a.test A.TEST\n", 1, "relay-domain A.TEST is declared twice"),
+	B("relay-domain *.a.test\nrelay-domain *.A.test\n", 2, "relay-domain *.A.test is declared twice"),
+	B("reverse-dns on\n", 1, "reverse-dns takes yes or no, not \"on\""),
+	B("dns-server\n", 1, "dns-server: wrong number of arguments"),
+	B("dns-server localhost\n", 1, "dns-server: \"localhost\" is not a numeric IPv4 or IPv6"),
+	B("dns-server 127.0.0.1 port\n", 1, "expected \"dns-server ADDRESS [port N]\""),
+	B("dns-server 127.0.0.1 prot 53\n", 1, "expected \"dns-server ADDRESS [port N]\""),
+	B("dns-server 127.0.0.1 port 0\n", 1, "dns-server: bad port \"0\""),
+	B("dns-server 127.0.0.1 port 65536\n", 1, "dns-server: bad port \"65536\""),
+	B("dns-server 127.0.0.1 port domain\n", 1, "dns-server: bad port \"domain\""),
+	B("dns-server ::1 port 5353\ndns-server ::1 port 5353\n", 2,
+	    "dns-server ::1 port 5353: already declared at line 1"),
+	B("dns-server 127.0.0.1\ndns-server 127.0.0.1 port 53\n", 2, "already declared at line 1"),
+	B("dns-server 127.0.0.1\ndns-server 127.0.0.2\ndns-server 127.0.0.3\n"
+	    "dns-server 127.0.0.4\ndns-server 127.0.0.5\ndns-server 127.0.0.6\n"
+	    "dns-server 127.0.0.7\ndns-server 127.0.0.8\ndns-server 127.0.0.9\n", 9,
+	    "too many dns-server statements (at most 8)"),
 
 	/* tokenizer */
 	B("alias-domain a1.test a2.test a3.test a4.test a5.test a6.test a7.test "
@@ -1142,6 +1291,8 @@ config_suite(void)
 	tcase_add_test(tc, test_load);
 	tcase_add_test(tc, test_auth);
 	tcase_add_test(tc, test_listen_tls);
+	tcase_add_test(tc, test_access_keywords);
+	tcase_add_test(tc, test_access_errors_free);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("bad");
