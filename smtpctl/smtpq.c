@@ -141,7 +141,8 @@ list_ids(int dirfd, const char *suffix, size_t *np)
 		cnt++;
 	}
 	closedir(d);
-	qsort(ids, cnt, sizeof(*ids), cmp_str);
+	if (cnt > 1)
+		qsort(ids, cnt, sizeof(*ids), cmp_str);
 	*np = cnt;
 	return ids;
 }

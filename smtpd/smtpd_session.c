@@ -595,17 +595,26 @@ session_denied_command(struct session *s, const char *line, size_t len)
 }
 
 static void
-session_command(struct session *s, const char *line, size_t len)
+session_command(struct session *s, char *line, size_t len)
 {
+	enum smtp_parse_result r;
 	struct smtp_cmd cmd;
 	const char *why = "";
 	size_t i;
 
 	if (s->state == S_DENIED) {
 		session_denied_command(s, line, len);
+		explicit_bzero(line, len);
 		return;
 	}
-	switch (smtp_parse_command(line, len, s->smtputf8, &cmd, &why)) {
+	r = smtp_parse_command(line, len, s->smtputf8, &cmd, &why);
+	/*
+	 * The line may hold an AUTH initial response: scrub it now, before a
+	 * handler runs (STARTTLS drains the input it lies in); `cmd` holds
+	 * what the handlers need.  Its line ending stays: STARTTLS looks for it.
+	 */
+	explicit_bzero(line, len);
+	switch (r) {
 	case SMTP_PARSE_OK:
 		break;
 	case SMTP_PARSE_UNKNOWN:
@@ -1045,9 +1054,7 @@ session_process(struct session *s)
 			continue;
 		}
 		s->bytes_in += consumed;
-		session_command(s, (const char *)p, linelen);
-		/* The line may hold an AUTH initial response: scrub it. */
-		explicit_bzero(p, consumed);
+		session_command(s, (char *)p, linelen);
 		/* The handler may have closed the session, or started TLS. */
 		if (s->state == S_CLOSING || s->tls == TLS_HANDSHAKE)
 			return;
