@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "dsn.h"
+#include "smtp_parse.h"
 
 static int
 hexval(int c)
@@ -19,34 +20,6 @@ hexval(int c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
-}
-
-/* Length of a well-formed UTF-8 sequence (RFC 3629) at s, or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t len)
-{
-	size_t n, i;
-	unsigned cp;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
 }
 
 int
@@ -71,7 +44,7 @@ dsn_xtext_decode(const char *in, int utf8, char *out, size_t outsz)
 				return -1;
 			n = 3;
 		} else if (c >= 0x80) {
-			if (!utf8 || (n = utf8_len(s + i, len - i)) == 0)
+			if (!utf8 || (n = smtp_utf8_len((const char *)s + i, len - i)) == 0)
 				return -1;
 			if (o + n >= outsz)
 				return -1;

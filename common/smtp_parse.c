@@ -81,8 +81,8 @@ caseeq(const char *s, size_t len, const char *lit)
  * s[0..len) (RFC 3629 UTF8-2/3/4: no overlong forms, no surrogates, nothing
  * above U+10FFFF), or 0.
  */
-static size_t
-utf8_len(const char *str, size_t len)
+size_t
+smtp_utf8_len(const char *str, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	uint32_t cp;
@@ -178,7 +178,7 @@ domain_check(const char *d, size_t len, int utf8)
 				return "bad domain";
 		} else if (!is_alpha(c) && !is_digit(c)) {
 			if (c < 0x80 || !utf8 ||
-			    (n = utf8_len(d + i, len - i)) == 0)
+			    (n = smtp_utf8_len(d + i, len - i)) == 0)
 				return "bad domain";
 		}
 		label += n;
@@ -237,7 +237,7 @@ local_check(const char *s, size_t len, int utf8)
 				n = 2;
 			} else if (c >= 0x80) {
 				if (!utf8 ||
-				    (n = utf8_len(s + i, len - 1 - i)) == 0)
+				    (n = smtp_utf8_len(s + i, len - 1 - i)) == 0)
 					return "bad quoted local part";
 			} else if (c < 32 || c > 126)	/* qtextSMTP */
 				return "bad quoted local part";
@@ -256,7 +256,7 @@ local_check(const char *s, size_t len, int utf8)
 		}
 		if (!is_atext(c)) {
 			if (c < 0x80 || !utf8 ||
-			    (n = utf8_len(s + i, len - i)) == 0)
+			    (n = smtp_utf8_len(s + i, len - i)) == 0)
 				return "bad local part";
 		}
 		prevdot = 0;
@@ -422,7 +422,7 @@ xtext_valid(const char *v, size_t len, int utf8)
 			n = 3;
 		} else if (c >= 0x80) {
 			/* RFC 6533 3 utf-8-addr-unitext (SMTPUTF8 only) */
-			if (!utf8 || (n = utf8_len(v + i, len - i)) == 0)
+			if (!utf8 || (n = smtp_utf8_len(v + i, len - i)) == 0)
 				return 0;
 		} else if (c < 33 || c > 126 || c == '=')
 			return 0;
@@ -554,7 +554,7 @@ params_parse(const char *s, size_t len, struct smtp_cmd *cmd)
 			c = (unsigned char)eq[1 + j];
 			n = 1;
 			if (c >= 0x80) {
-				if ((n = utf8_len(eq + 1 + j, vlen - j)) == 0)
+				if ((n = smtp_utf8_len(eq + 1 + j, vlen - j)) == 0)
 					return "bad parameter value";
 			} else if (c < 33 || c > 126 || c == '=')
 				return "bad parameter value";

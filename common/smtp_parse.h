@@ -76,6 +76,11 @@ int smtp_line_next(const char *buf, size_t len, size_t *linelen, size_t *consume
 int smtp_parse_path(const char *s, size_t len, int allow_null, int smtputf8,
     char *out, size_t outsz);
 
+/*
+ * Length of the well-formed UTF-8 sequence (RFC 3629) of the non-ASCII
+ * character at str[0..len), or 0.
+ */
+size_t smtp_utf8_len(const char *str, size_t len);
 /* 1 when `addr` (no brackets) is a valid Mailbox local-part@domain. */
 int smtp_mailbox_valid(const char *addr, int smtputf8);
 /* 1 when `d` is a valid Domain (RFC 5321 4.1.2) or address literal [..]. */

@@ -64,6 +64,7 @@ static uint32_t next_id = 1;
 static void session_process(struct session *);
 static void session_free(struct session *);
 static void message_refuse(struct session *, const char *, int);
+static void message_complete(struct session *, const char *, int, int);
 static void bdat_chunk_done(struct session *);
 static void cmd_bdat(struct session *, struct smtp_cmd *);
 static int session_tls_begin(struct session *);
@@ -757,22 +758,7 @@ data_done(struct session *s)
 		err = "552 5.3.4 Message crosses the session size limit";
 	else if (s->data.flags & SMTP_DATA_TOO_BIG)
 		err = "552 5.3.4 Message size exceeds fixed maximum message size";
-	else if (s->data.flags & SMTP_DATA_LONG_LINE)
-		err = "550 5.6.0 Message has a line longer than 998 octets (RFC 5322 2.1.1)";
-	else if (s->write_errno == ENOSPC || s->write_errno == EDQUOT)
-		err = "452 4.3.1 Insufficient system storage";
-	else if (s->write_errno)
-		err = "451 4.3.0 Local error writing the message";
-	if (err == NULL) {
-		close(s->msgfd);
-		s->msgfd = -1;
-		if (queue_commit(s) == 0) {
-			s->waiting = 1;
-			return;
-		}
-		err = "451 4.3.0 Queue manager unavailable, try again later";
-	}
-	message_refuse(s, err, crossed);
+	message_complete(s, err, s->data.flags, crossed);
 }
 
 /*
@@ -795,6 +781,34 @@ message_refuse(struct session *s, const char *err, int crossed)
 		    env->conf->hostname);
 		session_close_after(s);
 	}
+}
+
+/*
+ * The last octet of a message (DATA or BDAT) is in.  Refuse it for `err`,
+ * for what its content showed (`flags` of the DATA/BDAT machine) or for a
+ * failed write; else ask queued to commit it: the reply waits for that.
+ */
+static void
+message_complete(struct session *s, const char *err, int flags, int crossed)
+{
+	if (err == NULL) {
+		if (flags & SMTP_DATA_LONG_LINE)
+			err = "550 5.6.0 Message has a line longer than 998 octets (RFC 5322 2.1.1)";
+		else if (s->write_errno == ENOSPC || s->write_errno == EDQUOT)
+			err = "452 4.3.1 Insufficient system storage";
+		else if (s->write_errno)
+			err = "451 4.3.0 Local error writing the message";
+	}
+	if (err == NULL) {
+		close(s->msgfd);
+		s->msgfd = -1;
+		if (queue_commit(s) == 0) {
+			s->waiting = 1;
+			return;
+		}
+		err = "451 4.3.0 Queue manager unavailable, try again later";
+	}
+	message_refuse(s, err, crossed);
 }
 
 /* ---- BDAT (RFC 3030) ------------------------------------------------------------ */
@@ -829,25 +843,8 @@ bdat_chunk_done(struct session *s)
 		return;
 	}
 	data_phase_end(s);
-	if (err == NULL && s->chunk_last) {
-		if (s->bdat.flags & SMTP_DATA_LONG_LINE)
-			err = "550 5.6.0 Message has a line longer than 998 octets (RFC 5322 2.1.1)";
-		else if (s->write_errno == ENOSPC || s->write_errno == EDQUOT)
-			err = "452 4.3.1 Insufficient system storage";
-		else if (s->write_errno)
-			err = "451 4.3.0 Local error writing the message";
-	}
 	(void)session_size_crossed(s, s->bdat.size);
-	if (err == NULL) {
-		close(s->msgfd);
-		s->msgfd = -1;
-		if (queue_commit(s) == 0) {
-			s->waiting = 1;
-			return;
-		}
-		err = "451 4.3.0 Queue manager unavailable, try again later";
-	}
-	message_refuse(s, err, crossed);
+	message_complete(s, err, s->bdat.flags, crossed);
 }
 
 /* Parse "chunk-size [SP "LAST"]" (RFC 3030 2 bdat-cmd); -1 when malformed. */
