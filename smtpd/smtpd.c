@@ -19,6 +19,7 @@
 #include "smtpd.h"
 
 #define MAX_LISTENERS	CONF_LISTENERS_MAX
+#define ACCEPT_PAUSE_MS	200	/* after accept(2) fails, e.g. out of descriptors */
 
 static struct evconnlistener *listeners[MAX_LISTENERS];
 static unsigned listener_flags[MAX_LISTENERS];	/* LISTEN_* of each */
@@ -41,12 +42,40 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 }
 
 static void
+accept_resume_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	size_t i;
+
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	for (i = 0; i < MAX_LISTENERS; i++)
+		if (listeners[i] != NULL)
+			evconnlistener_enable(listeners[i]);
+}
+
+/*
+ * accept(2) failed, as with EMFILE when every descriptor is in use.  The
+ * listener would stay readable and the loop spin: stop accepting for a
+ * moment (the connection waits in the backlog) and say so once.
+ */
+static void
 accept_error_cb(struct evconnlistener *l, void *arg)
 {
+	static struct event *resume_ev;
+	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+	size_t i;
+
 	(void)l;
 	(void)arg;
-	/* EMFILE and the like: the connection waits in the backlog. */
-	log_warn("accept");
+	log_warn("accept (pausing new connections for %d ms)", ACCEPT_PAUSE_MS);
+	if (resume_ev == NULL &&
+	    (resume_ev = evtimer_new(env->base, accept_resume_cb, NULL)) == NULL)
+		return;
+	for (i = 0; i < MAX_LISTENERS; i++)
+		if (listeners[i] != NULL)
+			evconnlistener_disable(listeners[i]);
+	evtimer_add(resume_ev, &tv);
 }
 
 /* The index-th listener of `c` (mailrootd binds them in this order). */
