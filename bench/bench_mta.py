@@ -398,8 +398,11 @@ class Mailroot:
             return []
 
     def stop(self):
-        """Stop with smtpctl, kill -9 what is left, remove the directory.
-        Returns a list of problems (empty when it stopped cleanly)."""
+        """Stop with smtpctl and kill -9 what is left.  Returns a list of
+        problems (empty when it stopped cleanly).  The directory stays until
+        the run's end: removing thousands of files between measurements
+        would slow the next one's file creation (ext4 skips recently freed
+        inodes), so bench/run removes every instance's at the end."""
         problems = []
         if self.dir is None:
             return problems
@@ -416,7 +419,6 @@ class Mailroot:
             msg = kill_all(self.pids(), "Mailroot")
             if msg:
                 problems.append(msg)
-        rmtree(self.dir)
         self.dir = self.token = None
         return problems
 
@@ -575,6 +577,8 @@ class Postfix:
                    for s in ("incoming", "active", "deferred", "maildrop"))
 
     def stop(self):
+        """Stop (postfix stop, then kill -9 what is left); the directory stays
+        until the run's end, as Mailroot's does."""
         problems = []
         if self.dir is None:
             return problems
@@ -589,7 +593,6 @@ class Postfix:
             msg = kill_all(self.pids(), "Postfix")
             if msg:
                 problems.append(msg)
-        rmtree(self.dir)
         self.dir = None
         return problems
 
@@ -660,6 +663,15 @@ def sweep(base):
     pids = set(pids_with_env(INSTANCE_VAR, "bench-%s-" % RUN_ID, prefix=True))
     pids |= set(pids_with_env("MAIL_CONFIG", base.rstrip("/") + "/", prefix=True))
     return kill_all(sorted(pids), "sweep")
+
+
+def loadavg():
+    """The 1-minute load average (other work on the machine skews figures)."""
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def kill_spawned():
