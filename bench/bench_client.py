@@ -95,22 +95,21 @@ async def _flood(port, n, concurrency, conn_timeout, deadline_s, hold):
                     w.close()
 
     t0 = time.monotonic()
-    await asyncio.gather(*(one() for _ in range(n)))
-    setup_s = time.monotonic() - t0
-    # Everything is open now: let the server settle, then measure.
-    await asyncio.sleep(1.0)
-    still = 0
-    for w in held:
-        if not w.is_closing() and not w.transport.is_closing():
-            still += 1
-    result = hold()
-    for w in held:
-        w.close()
-    for w in held:
-        try:
-            await asyncio.wait_for(w.wait_closed(), 2)
-        except (asyncio.TimeoutError, OSError, ConnectionError):
-            pass
+    try:
+        await asyncio.gather(*(one() for _ in range(n)))
+        setup_s = time.monotonic() - t0
+        # Everything is open now: let the server settle, then measure.
+        await asyncio.sleep(1.0)
+        still = 0
+        for w in held:
+            if not w.is_closing() and not w.transport.is_closing():
+                still += 1
+        result = hold()
+    finally:
+        # Closed whatever happened: a run that dies here must not keep
+        # thousands of descriptors open through its cleanup.
+        for w in held:
+            w.transport.abort()
     return {"counts": counts, "errors": errors, "setup_s": setup_s, "held_open": still,
             "measured": result}
 
