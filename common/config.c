@@ -341,10 +341,10 @@ kw_listen(struct parser *p, int ac, char **av)
 	strlcpy(l->addr, addr, sizeof(l->addr));
 	l->port = (uint16_t)port;
 	l->line = p->line;
+	/* require-auth and auth-plaintext offer AUTH. */
+	if (flags & (LISTEN_REQUIRE_AUTH | LISTEN_AUTH_PLAINTEXT))
+		flags |= LISTEN_AUTH;
 	l->flags = flags;
-	l->auth = (flags & (LISTEN_AUTH | LISTEN_REQUIRE_AUTH | LISTEN_AUTH_PLAINTEXT)) != 0;
-	l->require_auth = (flags & LISTEN_REQUIRE_AUTH) != 0;
-	l->auth_plaintext = (flags & LISTEN_AUTH_PLAINTEXT) != 0;
 	TAILQ_INSERT_TAIL(&p->conf->listeners, l, entry);
 }
 
@@ -1091,7 +1091,7 @@ config_auth_used(const struct config *c)
 	const struct listener_conf *l;
 
 	TAILQ_FOREACH(l, &c->listeners, entry)
-		if (l->auth)
+		if (l->flags & LISTEN_AUTH)
 			return 1;
 	return 0;
 }

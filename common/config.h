@@ -36,9 +36,6 @@ struct listener_conf {
 	char		 addr[64];	/* numeric address, or "*" for all */
 	uint16_t	 port;
 	int		 line;		/* where it was declared */
-	int		 auth;		/* offer SMTP AUTH */
-	int		 require_auth;	/* MAIL needs AUTH first (530 5.7.0) */
-	int		 auth_plaintext; /* offer AUTH without TLS too */
 	unsigned	 flags;		/* LISTEN_* */
 };
 TAILQ_HEAD(listener_list, listener_conf);

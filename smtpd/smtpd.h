@@ -150,7 +150,6 @@ int	auth_required(const struct session *);
 /* 1 when the client's address has used up its AUTH failures (421 4.7.0). */
 int	auth_blocked(const struct session *);
 /* "ESMTP", "ESMTPA", "ESMTPS", "ESMTPSA" for Received: (RFC 3848). */
-const char *auth_received_with(const struct session *);
 /* The AUTH command. */
 void	auth_command(struct session *, struct smtp_cmd *);
 /* Feed a continuation line of an exchange in progress from `in`. */

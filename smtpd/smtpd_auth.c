@@ -200,7 +200,8 @@ auth_offered(const struct session *s)
 {
 	const struct listener_conf *l = auth_listener(s);
 
-	return l != NULL && l->auth && (l->auth_plaintext || session_is_tls(s));
+	return l != NULL && (l->flags & LISTEN_AUTH) &&
+	    ((l->flags & LISTEN_AUTH_PLAINTEXT) || session_is_tls(s));
 }
 
 int
@@ -208,16 +209,7 @@ auth_required(const struct session *s)
 {
 	const struct listener_conf *l = auth_listener(s);
 
-	return l != NULL && l->require_auth && s->auth_user[0] == '\0';
-}
-
-const char *
-auth_received_with(const struct session *s)
-{
-	/* RFC 3848: A for authenticated, S for TLS. */
-	if (s->auth_user[0])
-		return session_is_tls(s) ? "ESMTPSA" : "ESMTPA";
-	return session_is_tls(s) ? "ESMTPS" : "ESMTP";
+	return l != NULL && (l->flags & LISTEN_REQUIRE_AUTH) && s->auth_user[0] == '\0';
 }
 
 /* ---- helpers ------------------------------------------------------------------------ */
@@ -499,7 +491,7 @@ auth_command(struct session *s, struct smtp_cmd *c)
 	struct auth_session *a;
 	char *mech = c->arg, *ir = NULL, *sp;
 
-	if (l == NULL || !l->auth) {
+	if (l == NULL || !(l->flags & LISTEN_AUTH)) {
 		session_reply(s, "502 5.5.1 Command not implemented");
 		goto done;
 	}

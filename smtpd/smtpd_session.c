@@ -678,11 +678,14 @@ msgbuf_flush(struct session *s, int all)
 static const char *
 received_with(const struct session *s)
 {
-	static const char *const utf8[] = { "UTF8SMTP", "UTF8SMTPA", "UTF8SMTPS", "UTF8SMTPSA" };
+	static const char *const names[2][4] = {
+		{ "ESMTP", "ESMTPA", "ESMTPS", "ESMTPSA" },
+		{ "UTF8SMTP", "UTF8SMTPA", "UTF8SMTPS", "UTF8SMTPSA" },
+	};
 
-	if (s->smtputf8)
-		return utf8[(s->auth_user[0] != '\0') + 2 * (s->tls == TLS_ON)];
-	return s->esmtp ? auth_received_with(s) : "SMTP";
+	if (!s->esmtp && !s->smtputf8)
+		return "SMTP";
+	return names[s->smtputf8 != 0][(s->auth_user[0] != '\0') + 2 * (s->tls == TLS_ON)];
 }
 
 static void

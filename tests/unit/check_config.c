@@ -349,7 +349,7 @@ START_TEST(test_auth)
 	ck_assert_uint_eq(c->auth_max_failures, 3);
 	ck_assert_uint_eq(c->auth_failure_delay, 2);
 	l = TAILQ_FIRST(&c->listeners);
-	ck_assert(!l->auth && !l->require_auth && !l->auth_plaintext);
+	ck_assert(!(l->flags & LISTEN_AUTH) && !(l->flags & LISTEN_REQUIRE_AUTH) && !(l->flags & LISTEN_AUTH_PLAINTEXT));
 	ck_assert_int_eq(config_auth_used(c), 0);
 	config_free(c);
 
@@ -363,16 +363,16 @@ START_TEST(test_auth)
 	    "auth-failure-delay 1m\n");
 	ck_assert_uint_eq(count_listeners(c), 5);
 	l = nth_listener(c, 0);
-	ck_assert(!l->auth && !l->require_auth && !l->auth_plaintext);
+	ck_assert(!(l->flags & LISTEN_AUTH) && !(l->flags & LISTEN_REQUIRE_AUTH) && !(l->flags & LISTEN_AUTH_PLAINTEXT));
 	l = nth_listener(c, 1);
-	ck_assert(l->auth && !l->require_auth && !l->auth_plaintext);
+	ck_assert((l->flags & LISTEN_AUTH) && !(l->flags & LISTEN_REQUIRE_AUTH) && !(l->flags & LISTEN_AUTH_PLAINTEXT));
 	l = nth_listener(c, 2);		/* require-auth implies auth */
-	ck_assert(l->auth && l->require_auth && !l->auth_plaintext);
+	ck_assert((l->flags & LISTEN_AUTH) && (l->flags & LISTEN_REQUIRE_AUTH) && !(l->flags & LISTEN_AUTH_PLAINTEXT));
 	l = nth_listener(c, 3);		/* so does auth-plaintext; options in any order */
-	ck_assert(l->auth && !l->require_auth && l->auth_plaintext);
+	ck_assert((l->flags & LISTEN_AUTH) && !(l->flags & LISTEN_REQUIRE_AUTH) && (l->flags & LISTEN_AUTH_PLAINTEXT));
 	ck_assert_uint_eq(l->port, 2526);
 	l = nth_listener(c, 4);
-	ck_assert(l->auth && l->require_auth && l->auth_plaintext);
+	ck_assert((l->flags & LISTEN_AUTH) && (l->flags & LISTEN_REQUIRE_AUTH) && (l->flags & LISTEN_AUTH_PLAINTEXT));
 	ck_assert_uint_eq(l->port, 25);
 	ck_assert_int_eq(config_auth_used(c), 1);
 	ck_assert_str_eq(c->auth_table, "/etc/mail root/passwd");
