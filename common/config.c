@@ -1108,3 +1108,13 @@ config_is_local_domain(const struct config *c, const char *domain)
 			return 1;
 	return 0;
 }
+
+int
+config_is_local_rcpt(const struct config *c, const char *addr)
+{
+	const char *domain;
+
+	if (smtp_addr_domain(addr, &domain) == -1)
+		return smtp_is_postmaster(addr);
+	return config_is_local_domain(c, domain);
+}

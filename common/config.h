@@ -128,6 +128,8 @@ int config_auth_used(const struct config *);
 
 /* 1 when `domain` is the default domain or an alias domain (case-insensitive). */
 int config_is_local_domain(const struct config *, const char *domain);
+/* 1 when mail for `addr` is delivered here: a local domain, or bare postmaster (RFC 5321 4.5.1). */
+int config_is_local_rcpt(const struct config *, const char *addr);
 
 /* Every keyword the parser knows, NULL-terminated (for the man page check). */
 extern const char *const config_keywords[];

@@ -68,9 +68,6 @@ void	store_abort(struct producer *, struct ipc_msg *);
 void	store_producer_gone(struct producer *);
 void	store_queue_run(void);
 
-/* queued_store.c */
-int	rcpt_is_local(const char *addr);
-
 /* queued_drop.c: local delivery */
 /* Write Drop/<id>.eml for these recipients (IIS format), fsync'd; -1 with why. */
 int	drop_deliver(const char *id, const char *sender, const char *const *rcpts,

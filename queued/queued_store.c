@@ -317,16 +317,6 @@ out:
 	return r;
 }
 
-int
-rcpt_is_local(const char *addr)
-{
-	const char *dom;
-
-	if (smtp_addr_domain(addr, &dom) == -1)
-		return smtp_is_postmaster(addr);
-	return config_is_local_domain(env->conf, dom);
-}
-
 /*
  * Deliver the pending local recipients of a committed message into Drop/.
  * Returns 1 when some were delivered (Drop/ then needs its fsync).
@@ -335,37 +325,38 @@ static int
 deliver_local(struct envelope *e, int fd)
 {
 	const char **rcpts;
+	size_t *idx, i, n = 0;
 	char why[256];
-	size_t i, n = 0;
 
+	rcpts = reallocarray(NULL, e->nrcpts, sizeof(*rcpts));
+	idx = reallocarray(NULL, e->nrcpts, sizeof(*idx));
+	if (rcpts == NULL || idx == NULL)
+		goto out;
+	for (i = 0; i < e->nrcpts; i++)
+		if (e->rcpts[i].state == RCPT_PENDING &&
+		    config_is_local_rcpt(env->conf, e->rcpts[i].addr)) {
+			idx[n] = i;
+			rcpts[n++] = e->rcpts[i].addr;
+		}
+	if (n == 0)
+		goto out;
 	/* N2: while Drop/ is over its quota, local mail waits in the queue. */
 	if (quota_over()) {
-		for (i = 0; i < e->nrcpts; i++)
-			if (e->rcpts[i].state == RCPT_PENDING && rcpt_is_local(e->rcpts[i].addr))
-				break;
-		if (i < e->nrcpts)
-			log_info("%s status=deferred relay=local reason=drop-quota", e->id);
-		return 0;
-	}
-	if ((rcpts = reallocarray(NULL, e->nrcpts, sizeof(*rcpts))) == NULL)
-		return 0;
-	for (i = 0; i < e->nrcpts; i++)
-		if (e->rcpts[i].state == RCPT_PENDING && rcpt_is_local(e->rcpts[i].addr))
-			rcpts[n++] = e->rcpts[i].addr;
-	if (n > 0 && drop_deliver(e->id, e->sender, rcpts, n, fd, why, sizeof(why)) == -1) {
+		log_info("%s status=deferred relay=local reason=drop-quota", e->id);
+		n = 0;
+	} else if (drop_deliver(e->id, e->sender, rcpts, n, fd, why, sizeof(why)) == -1) {
 		log_warnx("%s status=deferred relay=local reason=\"%s\"", e->id, why);
 		n = 0;
 	}
+	for (i = 0; i < n; i++) {
+		e->rcpts[idx[i]].state = RCPT_DONE;
+		log_info("%s status=delivered to=<%s> relay=local", e->id,
+		    e->rcpts[idx[i]].addr);
+	}
+out:
 	free(rcpts);
-	if (n == 0)
-		return 0;
-	for (i = 0; i < e->nrcpts; i++)
-		if (e->rcpts[i].state == RCPT_PENDING && rcpt_is_local(e->rcpts[i].addr)) {
-			e->rcpts[i].state = RCPT_DONE;
-			log_info("%s status=delivered to=<%s> relay=local", e->id,
-			    e->rcpts[i].addr);
-		}
-	return 1;
+	free(idx);
+	return n > 0;
 }
 
 /* After Drop/ is durable: remove a finished message, or record progress. */
@@ -442,7 +433,7 @@ all_local(const struct envelope *e)
 	size_t i;
 
 	for (i = 0; i < e->nrcpts; i++)
-		if (!rcpt_is_local(e->rcpts[i].addr))
+		if (!config_is_local_rcpt(env->conf, e->rcpts[i].addr))
 			return 0;
 	return 1;
 }

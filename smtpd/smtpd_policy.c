@@ -49,16 +49,6 @@ policy_access(const struct session *s, char *why, size_t whysz)
 	return c->access_default;
 }
 
-/* RFC 5321 4.5.1: bare "postmaster" is local; so is any local domain. */
-static int
-rcpt_is_local(const struct config *c, const char *rcpt, const char **domain)
-{
-	*domain = NULL;
-	if (smtp_addr_domain(rcpt, domain) == -1)
-		return smtp_is_postmaster(rcpt);
-	return config_is_local_domain(c, *domain);
-}
-
 /*
  * Where may `rcpt` go?  A local recipient always; a remote one when the
  * domain is a relay-domain, the client authenticated (and
@@ -74,11 +64,11 @@ policy_rcpt(const struct session *s, const char *rcpt, char *why, size_t whysz)
 	size_t i;
 	int need;
 
-	if (rcpt_is_local(c, rcpt, &domain)) {
+	if (config_is_local_rcpt(c, rcpt)) {
 		snprintf(why, whysz, "local");
 		return POLICY_RCPT_LOCAL;
 	}
-	if (domain == NULL) {
+	if (smtp_addr_domain(rcpt, &domain) == -1) {
 		/* The parser lets only <Postmaster> through without a domain. */
 		snprintf(why, whysz, "rule=no-domain");
 		return POLICY_RCPT_DENIED;
