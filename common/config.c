@@ -909,6 +909,26 @@ config_defaults(struct config *c)
 	c->access_default = ACL_ALLOW;
 	c->relay_default = ACL_DENY;	/* never an open relay by default */
 	c->relay_authenticated = 1;
+	TAILQ_INIT(&c->remote_domains);
+	c->outbound_port = 25;
+	c->max_outbound_connections = 1000;	/* IIS default */
+	c->max_connections_per_domain = 100;	/* IIS default */
+	c->max_messages_per_connection = 20;	/* IIS default */
+	c->outbound_connect_timeout = 30;
+	c->outbound_timeout = 300;		/* RFC 5321 4.5.3.2 */
+	c->outbound_tls = TLS_POLICY_OPPORTUNISTIC;
+	strlcpy(c->outbound_tls_ca_file, "/etc/ssl/certs/ca-certificates.crt",
+	    sizeof(c->outbound_tls_ca_file));
+	c->retry_interval[0] = 15 * 60;		/* IIS defaults: 15, 30, 60, 240 minutes */
+	c->retry_interval[1] = 30 * 60;
+	c->retry_interval[2] = 60 * 60;
+	c->retry_interval[3] = 240 * 60;
+	c->local_retry_interval = 60 * 60;
+	c->delay_notification = 12 * 3600;
+	c->expiration_timeout = 2 * 86400;
+	c->local_delay_notification = 12 * 3600;
+	c->local_expiration_timeout = 2 * 86400;
+	c->max_hop_count = 15;			/* IIS default */
 }
 
 /* Checks that need the whole file: defaults derived from other settings. */

@@ -30,6 +30,7 @@
 #define LISTEN_REQUIRE_AUTH	0x10	/* MAIL needs AUTH first (530 5.7.0) */
 #define LISTEN_AUTH_PLAINTEXT	0x20	/* offer AUTH without TLS too */
 #define CONF_DNS_SERVERS_MAX	8
+#define SMTP_PATH_MAX_CONF	257	/* an address of at most SMTP_PATH_MAX octets, and NUL */
 
 struct listener_conf {
 	TAILQ_ENTRY(listener_conf) entry;
@@ -39,6 +40,41 @@ struct listener_conf {
 	unsigned	 flags;		/* LISTEN_* */
 };
 TAILQ_HEAD(listener_list, listener_conf);
+
+/*
+ * Where to send: a host name or an address literal, and a port
+ * (smart-host, remote-domain ... route).  host[0] == '\0': not set.
+ */
+struct route_conf {
+	char		 host[CONF_NAME_MAX];	/* name, or the address of a literal */
+	int		 literal;		/* given as [address]: no MX, no A lookup */
+	uint16_t	 port;			/* 0: outbound-port */
+};
+
+/* Outbound TLS (outbound-tls, remote-domain ... tls). */
+enum tls_policy {
+	TLS_POLICY_DEFAULT = 0,	/* remote-domain: as outbound-tls says */
+	TLS_POLICY_NO,		/* never STARTTLS */
+	TLS_POLICY_OPPORTUNISTIC, /* STARTTLS when offered; any certificate */
+	TLS_POLICY_REQUIRE	/* STARTTLS and a verified certificate, or defer */
+};
+
+/* Options of a remote domain (remote-domain PATTERN ...). */
+#define RD_ALLOW_RELAY		0x01	/* any client may send to it (A5, N3) */
+#define RD_HELO			0x02	/* HELO instead of EHLO */
+#define RD_HOLD			0x04	/* keep its mail until ETRN (N4) */
+
+struct remote_domain_conf {
+	TAILQ_ENTRY(remote_domain_conf) entry;
+	char		 pattern[CONF_NAME_MAX];	/* "example.com" or "*.example.com" */
+	int		 line;
+	unsigned	 flags;				/* RD_* */
+	struct route_conf route;			/* its own smart host, or none */
+	enum tls_policy	 tls;
+	char		 auth_user[256];		/* "" : no AUTH */
+	char		 auth_password[256];
+};
+TAILQ_HEAD(remote_domain_list, remote_domain_conf);
 
 /* A DNS server of smtpd's resolver (dns-server). */
 struct dns_server_conf {
@@ -100,6 +136,30 @@ struct config {
 	int		 reverse_dns;		/* look up (and record) the client's name */
 	struct dns_server_conf dns_servers[CONF_DNS_SERVERS_MAX];
 	size_t		 ndns_servers;		/* 0: the system's resolv.conf */
+
+	/* outbound delivery: routing (deliverd) */
+	struct route_conf smart_host;		/* all remote mail through it, or none */
+	int		 direct_first;		/* try MX first, then the smart host */
+	uint16_t	 outbound_port;		/* 25 */
+	struct remote_domain_list remote_domains;
+	/* outbound connections (deliverd) */
+	uint32_t	 max_outbound_connections;	/* in all; 0: no limit */
+	uint32_t	 max_connections_per_domain;	/* 0: no limit */
+	uint32_t	 max_messages_per_connection;	/* M3: 20; 0: no limit */
+	uint32_t	 outbound_connect_timeout;	/* seconds */
+	uint32_t	 outbound_timeout;		/* seconds for each reply */
+	enum tls_policy	 outbound_tls;			/* never TLS_POLICY_DEFAULT */
+	char		 outbound_tls_ca_file[PATH_MAX];	/* read by mailrootd */
+	/* scheduling and reports (queued) */
+	uint32_t	 retry_interval[4];	/* D1: first, second, third, subsequent */
+	uint32_t	 local_retry_interval;	/* D4 */
+	uint32_t	 delay_notification;	/* D2: seconds; 0: never */
+	uint32_t	 expiration_timeout;	/* D3 */
+	uint32_t	 local_delay_notification;
+	uint32_t	 local_expiration_timeout;
+	char		 ndr_copy_to[SMTP_PATH_MAX_CONF];	/* M5: "" none */
+	uint32_t	 max_hop_count;		/* D6: Received: fields; 0: no limit */
+	char		 masquerade_domain[CONF_NAME_MAX];	/* D7: "" none */
 };
 
 /*
@@ -130,6 +190,18 @@ int config_auth_used(const struct config *);
 int config_is_local_domain(const struct config *, const char *domain);
 /* 1 when mail for `addr` is delivered here: a local domain, or bare postmaster (RFC 5321 4.5.1). */
 int config_is_local_rcpt(const struct config *, const char *addr);
+
+/*
+ * The remote-domain block for `domain`: an exact pattern first, else the
+ * longest "*.suffix" that matches (a strict subdomain); NULL when none.
+ */
+const struct remote_domain_conf *config_remote_domain(const struct config *,
+    const char *domain);
+/*
+ * Parse a route: "host", "host:port", "[address]" or "[address]:port".
+ * 0, or -1 with why.
+ */
+int config_parse_route(const char *s, struct route_conf *, char *why, size_t whysz);
 
 /* Every keyword the parser knows, NULL-terminated (for the man page check). */
 extern const char *const config_keywords[];

@@ -40,6 +40,11 @@ static const char *const type_names[MSG_TYPE_MAX] = {
 	[SUPERVISOR_SESSIONS] = "SUPERVISOR_SESSIONS",
 	[CLIENT_SESSIONS] = "CLIENT_SESSIONS",
 	[DAEMON_TLS_MATERIAL] = "DAEMON_TLS_MATERIAL",
+	[DAEMON_CA_BUNDLE] = "DAEMON_CA_BUNDLE",
+	[DELIVER_BATCH] = "DELIVER_BATCH",
+	[QUEUE_DELIVERY_RESULT] = "QUEUE_DELIVERY_RESULT",
+	[QUEUE_ETRN] = "QUEUE_ETRN",
+	[PRODUCER_ETRN_RESULT] = "PRODUCER_ETRN_RESULT",
 };
 
 const char *
@@ -61,6 +66,7 @@ proc_name(enum proc_id id)
 	case PROC_SMTPD: return "smtpd";
 	case PROC_QUEUED: return "queued";
 	case PROC_PICKUPD: return "pickupd";
+	case PROC_DELIVERD: return "deliverd";
 	default: return "unknown";
 	}
 }

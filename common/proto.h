@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define PROTO_VERSION	2
+#define PROTO_VERSION	3
 
 enum proto_type {
 	MSG_NONE = 0,
@@ -75,6 +75,21 @@ enum proto_type {
 				   u64 certificate length; str certificate file;
 				   str key file (names for messages) */
 
+
+	/* mailrootd -> deliverd */
+	DAEMON_CA_BUNDLE,	/* fd: PEM text of the CA certificates deliverd
+				   verifies peers with; str file name */
+
+	/* queued -> deliverd: one message to one destination (common/proto_deliver.h) */
+	DELIVER_BATCH,		/* fd: the content (read-only); see proto_deliver.h */
+	/* deliverd -> queued: one result per recipient of a batch (id = the batch's) */
+	QUEUE_DELIVERY_RESULT,	/* see proto_deliver.h */
+
+	/* smtpd -> queued: ETRN (RFC 1985) from a client allowed to send it */
+	QUEUE_ETRN,		/* str domain (or "@domain", "#queue" as given) */
+	/* queued -> smtpd: the answer (id = the request's) */
+	PRODUCER_ETRN_RESULT,	/* u32 messages released for that domain */
+
 	MSG_TYPE_MAX
 };
 
@@ -84,6 +99,7 @@ enum proc_id {
 	PROC_SMTPD,
 	PROC_QUEUED,
 	PROC_PICKUPD,
+	PROC_DELIVERD,
 	PROC_MAX
 };
 

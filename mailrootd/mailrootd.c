@@ -368,6 +368,7 @@ mrd_reload(char *why, size_t whysz)
 	mrd->conf = c;
 	proc_send_config_all();
 	tls_send(mrd->procs[PROC_SMTPD].ipc);
+	ca_send(mrd->procs[PROC_DELIVERD].ipc, mrd->conf);
 	log_info("configuration reloaded from %s", mrd->conf_path);
 	return 0;
 }

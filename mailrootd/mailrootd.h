@@ -84,6 +84,11 @@ void	auth_check(struct proc *p, struct ipc_msg *);
 int	tls_load(const struct config *, char *err, size_t errsz);
 /* Hand the certificate and key to a daemon (smtpd); nothing when none. */
 void	tls_send(struct ipc *);
+/*
+ * Read outbound-tls-ca-file and hand it to deliverd (DAEMON_CA_BUNDLE);
+ * when it cannot be read, say so and send nothing (TLS then verifies no peer).
+ */
+void	ca_send(struct ipc *, const struct config *);
 
 /* mailrootd_control.c */
 int	control_open(const char *path, char *err, size_t errsz);

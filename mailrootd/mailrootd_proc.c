@@ -34,10 +34,13 @@
 static const enum proc_id links[][2] = {
 	{ PROC_SMTPD, PROC_QUEUED },
 	{ PROC_PICKUPD, PROC_QUEUED },
+	{ PROC_DELIVERD, PROC_QUEUED },
 };
 
-/* The daemons, in start order: queued first, since both producers need it. */
-static const enum proc_id start_order[] = { PROC_QUEUED, PROC_SMTPD, PROC_PICKUPD };
+/* The daemons, in start order: queued first, since every other one links to it. */
+static const enum proc_id start_order[] = {
+	PROC_QUEUED, PROC_DELIVERD, PROC_SMTPD, PROC_PICKUPD
+};
 
 static void proc_dispatch(struct ipc *, struct ipc_msg *, void *);
 static void proc_closed(struct ipc *, void *);
@@ -158,6 +161,8 @@ proc_start(struct proc *p)
 	if (mrd->ids.privileged) {
 		switch (p->id) {
 		case PROC_SMTPD:
+		case PROC_DELIVERD:
+			/* Network daemons: unprivileged, in the empty chroot. */
 			user = mrd->conf->smtpd_user;
 			if (mailroot_path(mrd->conf, MR_EMPTY, chroot_dir,
 			    sizeof(chroot_dir)) == -1)
@@ -240,6 +245,8 @@ proc_start(struct proc *p)
 	send_config(p);
 	if (p->id == PROC_SMTPD)
 		tls_send(p->ipc);
+	if (p->id == PROC_DELIVERD)
+		ca_send(p->ipc, mrd->conf);
 	if (p->id == PROC_SMTPD)
 		for (i = 0; i < mrd->nlisten; i++) {
 			int fd = dup(mrd->listen_fds[i]);

@@ -32,7 +32,7 @@
 #include "tls_pem.h"
 #include "util.h"
 
-#define TLS_FILE_MAX	(1024 * 1024)	/* a certificate chain or a key */
+#define TLS_FILE_MAX	(4 * 1024 * 1024)	/* a certificate chain, a key, a CA bundle */
 
 /* What smtpd is given: the certificate (and chain), then the key. */
 static struct {
@@ -58,7 +58,7 @@ read_pem(const char *path, const char *what, char **buf, size_t *len,
 		return -1;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size > TLS_FILE_MAX) {
-		snprintf(err, errsz, "%s %s: not a regular file of at most 1 MiB",
+		snprintf(err, errsz, "%s %s: not a regular file of at most 4 MiB",
 		    what, path);
 		close(fd);
 		return -1;
@@ -169,5 +169,42 @@ tls_send(struct ipc *ipc)
 	m_add_u64(&m, cur.certlen);
 	m_add_str(&m, cur.certfile);
 	m_add_str(&m, cur.keyfile);
+	ipc_send(ipc, &m);
+}
+
+/*
+ * The CA certificates deliverd verifies outbound peers with: read here, as
+ * root, at each start of deliverd and each reload (deliverd is chrooted and
+ * cannot open the file), and sent as PEM text.  The bundle is public: no
+ * wiping needed.
+ */
+void
+ca_send(struct ipc *ipc, const struct config *c)
+{
+	char *buf = NULL, err[PATH_MAX + 128];
+	size_t len = 0;
+	struct mbuf m;
+	int fd;
+
+	if (ipc == NULL || c->outbound_tls_ca_file[0] == '\0')
+		return;
+	if (read_pem(c->outbound_tls_ca_file, "outbound-tls-ca-file", &buf, &len,
+	    err, sizeof(err)) == -1) {
+		log_warnx("%s: outbound TLS verifies no certificate", err);
+		free(buf);
+		return;
+	}
+	if ((fd = memfd_create("mailroot-ca", MFD_CLOEXEC)) == -1 ||
+	    write_all(fd, buf, len) == -1 || lseek(fd, 0, SEEK_SET) == -1) {
+		log_warn("tls: memfd for deliverd");
+		if (fd != -1)
+			close(fd);
+		free(buf);
+		return;
+	}
+	free(buf);
+	m_init(&m, DAEMON_CA_BUNDLE, 0);
+	m_add_fd(&m, fd);
+	m_add_str(&m, c->outbound_tls_ca_file);
 	ipc_send(ipc, &m);
 }

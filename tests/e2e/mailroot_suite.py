@@ -33,7 +33,7 @@ import uuid
 DOMAIN = "example.test"
 ALIAS = "alias.example.test"
 HOSTNAME = "mx.example.test"
-DAEMONS = ("smtpd", "queued", "pickupd")
+DAEMONS = ("smtpd", "queued", "pickupd", "deliverd")
 CRLF = b"\r\n"
 
 

@@ -35,7 +35,7 @@ quietly otherwise.  --keep keeps every test's directory (by default only
 those of failed tests are kept, and their path is printed).
 
 Binaries come from the build tree: a bin/ directory of symbolic links to
-mailrootd/mailrootd, smtpd/smtpd, queued/queued, pickupd/pickupd and
+mailrootd/mailrootd, smtpd/smtpd, queued/queued, pickupd/pickupd, deliverd/deliverd and
 smtpctl/smtpctl is made in the run's base directory and given to smtpctl
 and mailrootd as MAILROOT_SBINDIR and MAILROOT_LIBEXECDIR (--copy-binaries
 copies them there instead, so that a rebuild during the run cannot make a
@@ -61,6 +61,7 @@ sys.path.insert(0, HERE)
 import mailroot_suite  # noqa: E402
 
 BINARIES = ("mailrootd/mailrootd", "smtpd/smtpd", "queued/queued", "pickupd/pickupd",
+            "deliverd/deliverd",
             "smtpctl/smtpctl")
 DEFAULT_TIMEOUT = 120
 

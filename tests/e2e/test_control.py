@@ -168,7 +168,7 @@ def test_start_on_a_busy_port_fails_cleanly(suite):
 
 def test_supervisor_restarts_killed_daemons(suite):
     before = suite.daemon_pids()
-    for name in ("pickupd", "queued", "smtpd"):
+    for name in ("pickupd", "queued", "smtpd", "deliverd"):
         old = suite.daemon_pids()[name]
         os.kill(old, 9)
         new = suite.wait_restarted(name, old, timeout=5)
@@ -206,7 +206,7 @@ def test_daemon_failing_at_start_up_stops_everything(suite):
     libexec = os.path.join(suite.dir, "libexec")
     os.mkdir(libexec)
     os.chmod(libexec, 0o755)
-    for d in ("smtpd", "pickupd"):
+    for d in ("smtpd", "pickupd", "deliverd"):
         os.symlink(os.path.realpath(suite.binary(d)), os.path.join(libexec, d))
     with open(os.path.join(libexec, "queued"), "w") as f:
         f.write("#!/bin/sh\nexit 3\n")
