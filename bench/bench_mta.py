@@ -27,6 +27,7 @@ import time
 import uuid
 
 BINARIES = ("mailrootd/mailrootd", "smtpd/smtpd", "queued/queued", "pickupd/pickupd",
+            "deliverd/deliverd",
             "smtpctl/smtpctl")
 INSTANCE_VAR = "MAILROOT_BENCH_INSTANCE"
 RUN_ID = uuid.uuid4().hex[:12]         # in every Mailroot token of this run
@@ -370,7 +371,7 @@ class Mailroot:
             env=self.env, what="smtpctl start")
         wait_for(lambda: port_open(self.port), 15, "Mailroot to listen on port %d" % self.port)
         # queued and pickupd up too (the listener alone is mailrootd's)
-        wait_for(lambda: {"smtpd", "queued", "pickupd"} <= set(
+        wait_for(lambda: {"smtpd", "queued", "pickupd", "deliverd"} <= set(
             (proc_stat(p) or ("", 0, ""))[2] for p in self.pids()), 15,
             "Mailroot's daemons to run")
 
