@@ -352,8 +352,9 @@ query_finish(struct dns_query *q, enum mx_status st, const char *fmt, ...)
 	evtimer_add(q->timer, &now);
 }
 
-static const char *
-mx_status_name(enum mx_status st)
+/* A result's status as a short word for log lines ("nullmx"). */
+const char *
+dns_mx_status_name(enum mx_status st)
 {
 	switch (st) {
 	case MX_OK:		return "ok";
@@ -371,7 +372,7 @@ query_deliver(struct dns_query *q)
 	dns_done_fn done = q->done;
 
 	log_debug("dns: lookup name=%s mode=%d result=%s hosts=%zu%s%s%s", q->name,
-	    (int)q->mode, mx_status_name(q->res.status), q->res.nhosts,
+	    (int)q->mode, dns_mx_status_name(q->res.status), q->res.nhosts,
 	    q->res.why[0] ? " why=\"" : "", q->res.why, q->res.why[0] ? "\"" : "");
 	q->done = NULL;
 	q->calling = 1;
@@ -790,10 +791,10 @@ literal(struct dns_query *q, const char *name)
 	memcpy(buf, name, len);
 	buf[len] = '\0';
 	if (strncasecmp(p, "IPv6:", 5) == 0)
-		p += 5;
+		p += 5;		/* RFC 5321 4.1.3 IPv6-address-literal */
 	q->res.nhosts = 1;
 	memset(h, 0, sizeof(*h));
-	if (inet_pton(AF_INET, p, &a4) == 1) {
+	if (p == buf && inet_pton(AF_INET, p, &a4) == 1) {
 		host_add_addr(h, AF_INET, &a4, q->port);
 		inet_ntop(AF_INET, &a4, h->name, sizeof(h->name));
 	} else if (inet_pton(AF_INET6, p, &a6) == 1) {
