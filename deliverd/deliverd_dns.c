@@ -12,13 +12,18 @@
  * configuration arrives, once the channel is idle.
  *
  * DNS_MODE_MX (RFC 5321 5.1, RFC 7505): the MX records of the domain.
- * NXDOMAIN fails now (MX_NXDOMAIN); only "MX n ." records is a null MX
- * (MX_NULLMX; a "." among real hosts is ignored); no MX records at all is
- * the implicit MX, the domain's own A/AAAA as one host of preference 0
- * (none either: MX_NOHOST).  Hosts are sorted by preference, equal
- * preferences shuffled, at most MX_HOSTS_MAX kept; each host's AAAA and A
- * are looked up and a host without any address is dropped (none left:
- * MX_TEMPFAIL).  A server failure, a refusal or a timeout is MX_TEMPFAIL.
+ * NXDOMAIN fails now (MX_NXDOMAIN).  An answer whose MX records all name
+ * "." is a null MX (MX_NULLMX); a "." among real hosts is ignored, and so
+ * is a host name that is not a valid domain name (only such names:
+ * MX_TEMPFAIL; c-ares itself refuses a whole answer with a name that has
+ * characters no host name has).  No MX records at all is the implicit MX:
+ * the domain's own A/AAAA as one host of preference 0 (none either:
+ * MX_NOHOST).  Hosts are sorted by preference, equal preferences
+ * shuffled, at most MX_HOSTS_MAX kept; each host's AAAA and A are looked
+ * up and a host without any address is dropped (none left: MX_TEMPFAIL).
+ * A server failure, a refusal or a timeout is MX_TEMPFAIL.  When the
+ * whole-lookup limit strikes during the address queries, the hosts whose
+ * addresses have come in by then are the result.
  *
  * DNS_MODE_HOST (a smart host or a route host by name): its A/AAAA as one
  * host.  A name that does not exist or has no address is MX_TEMPFAIL, not
