@@ -396,7 +396,7 @@ status_words(int st)
 	case ARES_ETIMEOUT:	return "DNS timeout";
 	case ARES_ESERVFAIL:	return "DNS server failure";
 	case ARES_EREFUSED:	return "DNS query refused";
-	case ARES_ECONNREFUSED:	return "DNS server unreachable";
+	case ARES_ECONNREFUSED:	return "DNS server refused or unreachable";
 	default:		return ares_strerror(st);
 	}
 }
