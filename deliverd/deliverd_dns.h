@@ -39,6 +39,9 @@ struct mx_result {
 	struct mx_host	 hosts[MX_HOSTS_MAX];
 };
 
+/* A status as a short word for log lines: "ok", "tempfail", "nxdomain", ... */
+const char *dns_mx_status_name(enum mx_status);
+
 /*
  * Called once per lookup with its result (valid during the call only),
  * never from inside dns_lookup() itself.
