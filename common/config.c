@@ -769,10 +769,11 @@ int
 config_parse_route(const char *s, struct route_conf *r, char *why, size_t whysz)
 {
 	char host[CONF_NAME_MAX];
+	struct in6_addr a6;
 	const char *colon, *close, *port = NULL;
 	size_t hlen;
 	long pv;
-	int literal = 0;
+	int literal = 0, v6tag = 0;
 
 	memset(r, 0, sizeof(*r));
 	if (s[0] == '[') {
@@ -793,6 +794,7 @@ config_parse_route(const char *s, struct route_conf *r, char *why, size_t whysz)
 		if (hlen > 5 && strncasecmp(s, "IPv6:", 5) == 0) {
 			s += 5;
 			hlen -= 5;
+			v6tag = 1;
 		}
 		literal = 1;
 	} else {
@@ -815,9 +817,10 @@ config_parse_route(const char *s, struct route_conf *r, char *why, size_t whysz)
 	memcpy(host, s, hlen);
 	host[hlen] = '\0';
 	if (literal) {
-		if (!addr_numeric(host)) {
-			snprintf(why, whysz, "route: \"[%s]\" is not a numeric IPv4 or "
-			    "IPv6 address", host);
+		if (v6tag ? inet_pton(AF_INET6, host, &a6) != 1 : !addr_numeric(host)) {
+			snprintf(why, whysz, "route: \"[%s%s]\" is not a numeric %s",
+			    v6tag ? "IPv6:" : "", host, v6tag ? "IPv6 address" :
+			    "IPv4 or IPv6 address");
 			return -1;
 		}
 	} else if (addr_numeric(host)) {

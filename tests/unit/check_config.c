@@ -1429,6 +1429,7 @@ static const struct {
 	{ "[2001:db8::1]:587", "2001:db8::1", 1, 587 },
 	{ "[IPv6:2001:db8::1]:25", "2001:db8::1", 1, 25 },
 	{ "[::ffff:192.0.2.1]", "::ffff:192.0.2.1", 1, 0 },
+	{ "[ipv6:::1]", "::1", 1, 0 },
 };
 
 static const char *const routes_bad[] = {
@@ -1437,6 +1438,7 @@ static const char *const routes_bad[] = {
 	"relay..test", "-relay.test", "relay_x.test", "[relay.test]", "[192.0.2.1",
 	"[192.0.2.1]25", "[192.0.2.1]:", "[192.0.2.1]:0", "[192.0.2.256]", "::1",
 	"2001:db8::1:25", "[IPv6:192.0.2.1]x", "[IPv6:]", "[fe80::1%eth0]",
+	"[IPv6:192.0.2.1]", "[ipv6:::1]x", "[192.0.2.1]:25x", "[::1]:65536",
 };
 
 START_TEST(test_parse_route)
