@@ -744,7 +744,7 @@ session_command(struct session *s, char *line, size_t len)
 	case SMTP_PARSE_SYNTAX:
 	default:
 		if (cmd.verb == SMTP_CMD_ETRN) {
-			/* RFC 1985 5: one form of reply for every malformed ETRN */
+			/* RFC 1985 5: 501 for ETRN without a node, one reply text for all */
 			reply(s, "501 5.5.4 Syntax: ETRN domain");
 			return;
 		}

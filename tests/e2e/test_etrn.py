@@ -9,6 +9,7 @@ Clients connect from other loopback addresses: 127.0.0.2 may relay by
 network, 127.0.0.3 may not (but may after AUTH).
 """
 import os
+import re
 import signal
 import time
 
@@ -115,7 +116,12 @@ def test_etrn_queued_silent(suite):
         os.kill(queued, signal.SIGSTOP)
         try:
             t0 = time.monotonic()
-            code, text = c.cmd("ETRN held.example.org")
+            c.send("ETRN held.example.org\r\n")
+            # meanwhile the session shows that it waits for queued
+            wait_for(lambda: re.search(r"\b127\.0\.0\.2\s+etrn\b",
+                                       suite.smtpctl("show", "sessions").stdout),
+                     4, "the session in state etrn")
+            code, text = c.reply()
             elapsed = time.monotonic() - t0
         finally:
             os.kill(queued, signal.SIGCONT)
