@@ -133,6 +133,30 @@ def test_etrn_queued_silent(suite):
              "the ETRN timeout in the log")
 
 
+@options(start=False, only="root", why="stops queued (a daemon user's process) with SIGSTOP")
+def test_etrn_client_gone_while_waiting(suite):
+    """A client that leaves while its ETRN waits: the session goes, its timer
+    with it; smtpd lives on and serves the next client."""
+    start_with(suite)
+    pids = suite.daemon_pids()
+    os.kill(pids["queued"], signal.SIGSTOP)
+    try:
+        for _ in range(3):
+            with RawSMTPFrom(suite.port, RELAY_CLIENT) as c:
+                c.expect("EHLO client.example.net", 250)
+                c.send("ETRN held.example.org\r\nQUIT\r\n")
+        wait_for(lambda: suite.log_text().count(
+            "client=127.0.0.2 status=disconnect") >= 3, 5, "the sessions to end")
+        time.sleep(6)   # past the ETRN timeout of the sessions that went
+        with RawSMTPFrom(suite.port, OTHER_CLIENT) as c:
+            c.expect("EHLO client.example.net", 250)
+            c.expect("QUIT", 221)
+    finally:
+        os.kill(pids["queued"], signal.SIGCONT)
+    assert suite.daemon_pids()["smtpd"] == pids["smtpd"], "smtpd was restarted"
+    assert "etrn=held.example.org status=timeout" not in suite.log_text()
+
+
 @options(start=False)
 def test_etrn_allowed(suite):
     """A relay client, or an authenticated one, reaches queued: 250/251, or
