@@ -926,7 +926,11 @@ kw_remote_domain(struct parser *p, int ac, char **av)
 			return;
 		}
 	}
-	set_str(p, rd.pattern, sizeof(rd.pattern), "remote-domain pattern", av[1]);
+	if (strlcpy(rd.pattern, av[1], sizeof(rd.pattern)) >= sizeof(rd.pattern)) {
+		perr(p, "remote-domain: pattern too long (at most %zu characters)",
+		    sizeof(rd.pattern) - 1);
+		return;
+	}
 	for (i = 2; i < ac; i++) {
 		for (k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
 			if (strcmp(av[i], flags[k].name) == 0)

@@ -1526,8 +1526,12 @@ END_TEST
 /* A statement in error leaves no remote-domain block behind, and all is freed. */
 START_TEST(test_remote_domain_errors)
 {
+	const struct remote_domain_conf *rd;
 	struct config *c;
 	struct msgs m;
+	char longpat[512], path[64], label[64];
+	FILE *fp;
+	int n;
 
 	c = parse_str("remote-domain a.test hold\nremote-domain b.test bogus\n"
 	    "remote-domain a.test\nremote-domain c.test auth u\n", &m);
@@ -1537,8 +1541,37 @@ START_TEST(test_remote_domain_errors)
 	ck_assert(msg_matches(m.msg[1], 3, "already declared at line 1"));
 	ck_assert(msg_matches(m.msg[2], 4, "expected \"auth USER PASSWORD\""));
 	msgs_free(&m);
-	c = config_load_lenient("/dev/null", NULL, NULL);
+
+	/* "*." and a domain of 255 octets do not fit: refused, not cut */
+	memset(label, 'a', 63);
+	label[63] = '\0';
+	snprintf(longpat, sizeof(longpat), "remote-domain *.%s.%s.%s.%s\n", label, label,
+	    label, label);
+	c = parse_str(longpat, &m);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(m.n, 1);
+	ck_assert(msg_matches(m.msg[0], 1, "remote-domain: pattern too long"));
+	msgs_free(&m);
+
+	/* lenient: the statements in error leave no block behind */
+	snprintf(path, sizeof(path), "/tmp/check_config_rd.%ld", (long)getpid());
+	fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fprintf(fp, "remote-domain a.test hold\nremote-domain b.test bogus\n"
+	    "remote-domain a.test helo\n%s", longpat);
+	fclose(fp);
+	c = config_load_lenient(path, collect, &m);
+	unlink(path);
 	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(m.n, 3);
+	msgs_free(&m);
+	ck_assert_uint_eq(config_remote_domain(c, "a.test")->flags, RD_HOLD);
+	ck_assert_ptr_null(config_remote_domain(c, "b.test"));
+	ck_assert_ptr_null(config_remote_domain(c, "x.aaaa.test"));
+	n = 0;
+	TAILQ_FOREACH(rd, &c->remote_domains, entry)
+		n++;
+	ck_assert_int_eq(n, 1);
 	config_free(c);
 }
 END_TEST
