@@ -863,13 +863,15 @@ parse_tls_policy(struct parser *p, const char *kw, const char *v, enum tls_polic
 static void
 kw_smart_host(struct parser *p, int ac, char **av)
 {
+	struct route_conf r;
 	char why[512];
 
 	(void)ac;
-	if (config_parse_route(av[1], &p->conf->smart_host, why, sizeof(why)) == -1) {
+	if (config_parse_route(av[1], &r, why, sizeof(why)) == -1) {
 		perr(p, "smart-host: %s", why);
 		return;
 	}
+	p->conf->smart_host = r;
 	p->smart_host_line = p->line;
 }
 
