@@ -162,6 +162,18 @@ def test_etrn_allowed(suite):
     """A relay client, or an authenticated one, reaches queued: 250/251, or
     458 from a queued that does not answer ETRN."""
     start_with_auth(suite)
+    # a message held for held.example.org: ETRN finds it (250), unless
+    # queued does not answer ETRN at all (458)
+    with RawSMTPFrom(suite.port, RELAY_CLIENT, timeout=30) as c:
+        c.expect("EHLO client.example.net", 250)
+        c.expect("MAIL FROM:<a@example.net>", 250)
+        c.expect("RCPT TO:<x@held.example.org>", 250)
+        c.expect("DATA", 354)
+        c.expect("Subject: held\r\n\r\nheld for ETRN\r\n.", 250)
+        code, text = c.cmd("ETRN held.example.org")
+        check_answer("held.example.org", code, text)
+        assert code != 251, "a message waits for held.example.org: %r" % text
+        c.expect("QUIT", 221)
     with RawSMTPFrom(suite.port, OTHER_CLIENT, timeout=30) as c:
         c.expect("EHLO client.example.net", 250)
         user, (_, password) = next(iter(USERS.items()))
