@@ -766,8 +766,9 @@ addr_numeric(const char *s)
 }
 
 int
-config_parse_route(const char *s, struct route_conf *r, char *why, size_t whysz)
+config_parse_route(const char *route, struct route_conf *r, char *why, size_t whysz)
 {
+	const char *s = route;
 	char host[CONF_NAME_MAX];
 	struct in6_addr a6;
 	const char *colon, *close, *port = NULL;
@@ -810,7 +811,7 @@ config_parse_route(const char *s, struct route_conf *r, char *why, size_t whysz)
 			hlen = strlen(s);
 	}
 	if (hlen == 0 || hlen >= sizeof(host)) {
-		snprintf(why, whysz, "route \"%s\": %s host", s,
+		snprintf(why, whysz, "route \"%s\": %s host", route,
 		    hlen == 0 ? "no" : "too long a");
 		return -1;
 	}

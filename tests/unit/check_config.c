@@ -802,7 +802,7 @@ static const struct bad bad[] = {
 	B("smart-host [192.0.2.1]x\n", 1, "only \":PORT\" may follow ']'"),
 	B("smart-host 2001:db8::1\n", 1, "an IPv6 address goes inside brackets"),
 	B("smart-host :25\n", 1, "smart-host: route \":25\": no host"),
-	B("smart-host []\n", 1, "no host"),
+	B("smart-host []\n", 1, "smart-host: route \"[]\": no host"),
 	B("direct-first maybe\n", 1, "direct-first takes yes or no"),
 	B("direct-first yes\n", 1, "direct-first yes needs a smart-host"),
 	B("outbound-port 0\n", 1, "outbound-port: bad port \"0\" (1 to 65535)"),
