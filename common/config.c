@@ -868,12 +868,12 @@ kw_smart_host(struct parser *p, int ac, char **av)
 	char why[512];
 
 	(void)ac;
+	p->smart_host_line = p->line;	/* even when in error: reported once */
 	if (config_parse_route(av[1], &r, why, sizeof(why)) == -1) {
 		perr(p, "smart-host: %s", why);
 		return;
 	}
 	p->conf->smart_host = r;
-	p->smart_host_line = p->line;
 }
 
 static void
@@ -1420,12 +1420,21 @@ check_outbound(struct parser *p)
 		p->line = p->direct_first_line;
 		perr(p, "direct-first yes needs a smart-host");
 	}
-	/* Mail for a local domain goes to Drop/: a remote-domain there means nothing. */
 	TAILQ_FOREACH(rd, &c->remote_domains, entry) {
-		if (rd->pattern[0] != '*' && config_is_local_domain(c, rd->pattern)) {
-			p->line = rd->line;
+		p->line = rd->line;
+		/* Mail for a local domain goes to Drop/: a block there means nothing. */
+		if (rd->pattern[0] != '*' && config_is_local_domain(c, rd->pattern))
 			perr(p, "remote-domain %s is a local domain", rd->pattern);
-		}
+		/*
+		 * Credentials go only over TLS, unless the block itself says
+		 * "tls no": with outbound-tls no they would never be sent.
+		 */
+		if (rd->auth_user[0] != '\0' && rd->tls == TLS_POLICY_DEFAULT &&
+		    c->outbound_tls == TLS_POLICY_NO)
+			perr(p, "remote-domain %s: auth is sent over TLS only, and "
+			    "outbound-tls is no: give this block tls opportunistic or "
+			    "require (or tls no to send the password in plaintext)",
+			    rd->pattern);
 	}
 }
 

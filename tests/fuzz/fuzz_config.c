@@ -121,6 +121,9 @@ check_outbound(const struct config *c)
 		    (rd->flags & ~(unsigned)(RD_ALLOW_RELAY | RD_HELO | RD_HOLD)) != 0)
 			abort();
 		check_route(&rd->route);
+		if (rd->auth_user[0] != '\0' && rd->tls == TLS_POLICY_DEFAULT &&
+		    c->outbound_tls == TLS_POLICY_NO)
+			abort();	/* credentials that could never be sent */
 		for (o = TAILQ_NEXT(rd, entry); o != NULL; o = TAILQ_NEXT(o, entry))
 			if (strcasecmp(o->pattern, rd->pattern) == 0)
 				abort();

@@ -867,6 +867,9 @@ static const struct bad bad[] = {
 	    "remote-domain *.A.TEST: already declared at line 1"),
 	B("default-domain example.test\nremote-domain Example.Test route r.test\n", 2,
 	    "remote-domain Example.Test is a local domain"),
+	B("remote-domain a.test auth u p\noutbound-tls no\n", 1,
+	    "remote-domain a.test: auth is sent over TLS only, and outbound-tls is no"),
+	B("smart-host bad..test\ndirect-first yes\n", 1, "smart-host: route"),
 
 	/* NUL bytes: see the known-bugs test case */
 };
@@ -1338,6 +1341,7 @@ START_TEST(test_outbound_keywords)
 	    "remote-domain legacy.test route [IPv6:2001:db8::25]\n";
 	const struct remote_domain_conf *rd;
 	struct config *c;
+	struct msgs m;
 
 	c = parse_ok(text);
 	ck_assert_str_eq(c->smart_host.host, "relay.example.net");
@@ -1402,6 +1406,17 @@ START_TEST(test_outbound_keywords)
 	ck_assert_uint_eq(c->max_connections_per_domain, 0);
 	ck_assert_uint_eq(c->delay_notification, 0);
 	ck_assert_int_eq(config_remote_domain(c, "a.test")->tls, TLS_POLICY_OPPORTUNISTIC);
+	config_free(c);
+
+	/* a bad smart-host is reported once, not again by direct-first */
+	c = parse_str("smart-host bad..test\ndirect-first yes\n", &m);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(m.n, 1);
+	msgs_free(&m);
+
+	/* auth with outbound-tls no: fine when the block says its own tls */
+	c = parse_ok("outbound-tls no\nremote-domain a.test auth u p tls no\n"
+	    "remote-domain b.test auth u p tls require\n");
 	config_free(c);
 
 	/* expiry 0 is refused, but delay 0 with any expiry is fine */
