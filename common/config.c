@@ -18,8 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "config.h"
 #include "smtp_parse.h"
 #include "util.h"
@@ -36,6 +38,9 @@ struct parser {
 	void		*arg;
 	int		 seen_hostname, seen_domain, seen_pidfile, seen_socket;
 	int		 tls_cert_line, tls_key_line;
+	/* where the timers were set, for the checks of config_finish() */
+	int		 delay_line, expire_line, local_delay_line, local_expire_line;
+	int		 direct_first_line, smart_host_line;
 };
 
 struct keyword {
@@ -732,6 +737,432 @@ kw_dns_server(struct parser *p, int ac, char **av)
 	c->ndns_servers++;
 }
 
+/* ---- outbound delivery: routes, remote domains, limits, schedule -------------- */
+
+/* A port of 1 to 65535, digits only. -1 when it is not. */
+static long
+parse_port(const char *s)
+{
+	char *end;
+	long v;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end != '\0' || v < 1 || v > 65535)
+		return -1;
+	return v;
+}
+
+/* 1 when `s` is a numeric IPv4 or IPv6 address. */
+static int
+addr_numeric(const char *s)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	return inet_pton(AF_INET, s, &a4) == 1 || inet_pton(AF_INET6, s, &a6) == 1;
+}
+
+int
+config_parse_route(const char *route, struct route_conf *r, char *why, size_t whysz)
+{
+	const char *s = route;
+	char host[CONF_NAME_MAX];
+	struct in6_addr a6;
+	const char *colon, *close, *port = NULL;
+	size_t hlen;
+	long pv;
+	int literal = 0, v6tag = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (s[0] == '[') {
+		/* [address] or [address]:port; IPv6 only inside the brackets */
+		if ((close = strchr(s, ']')) == NULL) {
+			snprintf(why, whysz, "route \"%s\": no closing ']'", s);
+			return -1;
+		}
+		if (close[1] == ':')
+			port = close + 2;
+		else if (close[1] != '\0') {
+			snprintf(why, whysz, "route \"%s\": only \":PORT\" may follow ']'", s);
+			return -1;
+		}
+		s++;
+		hlen = (size_t)(close - s);
+		/* the RFC 5321 form [IPv6:addr] is accepted too */
+		if (hlen > 5 && strncasecmp(s, "IPv6:", 5) == 0) {
+			s += 5;
+			hlen -= 5;
+			v6tag = 1;
+		}
+		literal = 1;
+	} else {
+		if ((colon = strchr(s, ':')) != NULL) {
+			if (strchr(colon + 1, ':') != NULL) {
+				snprintf(why, whysz, "route \"%s\": an IPv6 address goes "
+				    "inside brackets: [address]:port", s);
+				return -1;
+			}
+			port = colon + 1;
+			hlen = (size_t)(colon - s);
+		} else
+			hlen = strlen(s);
+	}
+	if (hlen == 0 || hlen >= sizeof(host)) {
+		snprintf(why, whysz, "route \"%s\": %s host", route,
+		    hlen == 0 ? "no" : "too long a");
+		return -1;
+	}
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (literal) {
+		if (v6tag ? inet_pton(AF_INET6, host, &a6) != 1 : !addr_numeric(host)) {
+			snprintf(why, whysz, "route: \"[%s%s]\" is not a numeric %s",
+			    v6tag ? "IPv6:" : "", host, v6tag ? "IPv6 address" :
+			    "IPv4 or IPv6 address");
+			return -1;
+		}
+	} else if (addr_numeric(host)) {
+		/* a bare IPv4 address: it can only mean the address itself */
+		literal = 1;
+	} else if (host[0] == '[' || !smtp_domain_valid(host, 0)) {
+		snprintf(why, whysz, "route: \"%s\" is not a valid host name", host);
+		return -1;
+	}
+	if (port != NULL) {
+		if ((pv = parse_port(port)) == -1) {
+			snprintf(why, whysz, "route: bad port \"%s\" (1 to 65535)", port);
+			return -1;
+		}
+		r->port = (uint16_t)pv;
+	}
+	/* hlen < sizeof(host) <= sizeof(r->host): it fits */
+	(void)strlcpy(r->host, host, sizeof(r->host));
+	r->literal = literal;
+	return 0;
+}
+
+static int
+parse_tls_policy(struct parser *p, const char *kw, const char *v, enum tls_policy *out)
+{
+	if (strcmp(v, "no") == 0)
+		*out = TLS_POLICY_NO;
+	else if (strcmp(v, "opportunistic") == 0)
+		*out = TLS_POLICY_OPPORTUNISTIC;
+	else if (strcmp(v, "require") == 0)
+		*out = TLS_POLICY_REQUIRE;
+	else {
+		perr(p, "%s takes no, opportunistic or require, not \"%s\"", kw, v);
+		return -1;
+	}
+	return 0;
+}
+
+/* smart-host ROUTE */
+static void
+kw_smart_host(struct parser *p, int ac, char **av)
+{
+	struct route_conf r;
+	char why[512];
+
+	(void)ac;
+	p->smart_host_line = p->line;	/* even when in error: reported once */
+	if (config_parse_route(av[1], &r, why, sizeof(why)) == -1) {
+		perr(p, "smart-host: %s", why);
+		return;
+	}
+	p->conf->smart_host = r;
+}
+
+static void
+kw_direct_first(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	p->conf->direct_first = parse_yesno(p, av[0], av[1]);
+	p->direct_first_line = p->line;
+}
+
+static void
+kw_outbound_port(struct parser *p, int ac, char **av)
+{
+	long v;
+
+	(void)ac;
+	if ((v = parse_port(av[1])) == -1) {
+		perr(p, "outbound-port: bad port \"%s\" (1 to 65535)", av[1]);
+		return;
+	}
+	p->conf->outbound_port = (uint16_t)v;
+}
+
+/*
+ * remote-domain PATTERN [allow-relay] [helo] [hold] [route ROUTE]
+ *     [tls no|opportunistic|require] [auth USER PASSWORD]
+ */
+static void
+kw_remote_domain(struct parser *p, int ac, char **av)
+{
+	static const struct {
+		const char	*name;
+		unsigned	 flag;
+	} flags[] = {
+		{ "allow-relay", RD_ALLOW_RELAY },
+		{ "helo", RD_HELO },
+		{ "hold", RD_HOLD },
+	};
+	struct remote_domain_conf rd, *o, *n;
+	char why[512];
+	int i, seen_route = 0, seen_tls = 0, seen_auth = 0;
+	size_t k;
+
+	memset(&rd, 0, sizeof(rd));
+	if (!acl_domain_pattern_valid(av[1], 0)) {
+		perr(p, "remote-domain: \"%s\" is not a domain name or *.domain", av[1]);
+		return;
+	}
+	TAILQ_FOREACH(o, &p->conf->remote_domains, entry) {
+		if (strcase_eq(o->pattern, av[1])) {
+			perr(p, "remote-domain %s: already declared at line %d",
+			    av[1], o->line);
+			return;
+		}
+	}
+	if (strlcpy(rd.pattern, av[1], sizeof(rd.pattern)) >= sizeof(rd.pattern)) {
+		perr(p, "remote-domain: pattern too long (at most %zu characters)",
+		    sizeof(rd.pattern) - 1);
+		return;
+	}
+	for (i = 2; i < ac; i++) {
+		for (k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
+			if (strcmp(av[i], flags[k].name) == 0)
+				break;
+		if (k < sizeof(flags) / sizeof(flags[0])) {
+			if (rd.flags & flags[k].flag)
+				goto twice;
+			rd.flags |= flags[k].flag;
+		} else if (strcmp(av[i], "route") == 0) {
+			if (seen_route++)
+				goto twice;
+			if (i + 1 >= ac) {
+				perr(p, "remote-domain %s: route needs a ROUTE", av[1]);
+				goto fail;
+			}
+			if (config_parse_route(av[++i], &rd.route, why, sizeof(why)) == -1) {
+				perr(p, "remote-domain %s: %s", av[1], why);
+				goto fail;
+			}
+		} else if (strcmp(av[i], "tls") == 0) {
+			if (seen_tls++)
+				goto twice;
+			if (i + 1 >= ac) {
+				perr(p, "remote-domain %s: tls needs no, opportunistic "
+				    "or require", av[1]);
+				goto fail;
+			}
+			if (parse_tls_policy(p, "remote-domain ... tls", av[++i],
+			    &rd.tls) == -1)
+				goto fail;
+		} else if (strcmp(av[i], "auth") == 0) {
+			if (seen_auth++)
+				goto twice;
+			if (i + 2 >= ac) {
+				perr(p, "remote-domain %s: expected \"auth USER PASSWORD\"",
+				    av[1]);
+				goto fail;
+			}
+			if (av[i + 1][0] == '\0' || av[i + 2][0] == '\0') {
+				perr(p, "remote-domain %s: auth: empty user or password",
+				    av[1]);
+				goto fail;
+			}
+			if (strlcpy(rd.auth_user, av[i + 1], sizeof(rd.auth_user)) >=
+			    sizeof(rd.auth_user) ||
+			    strlcpy(rd.auth_password, av[i + 2], sizeof(rd.auth_password)) >=
+			    sizeof(rd.auth_password)) {
+				perr(p, "remote-domain %s: auth: user or password too long "
+				    "(at most %zu characters)", av[1], sizeof(rd.auth_user) - 1);
+				goto fail;
+			}
+			i += 2;
+		} else {
+			perr(p, "remote-domain %s: unknown option \"%s\"", av[1], av[i]);
+			goto fail;
+		}
+		continue;
+twice:
+		perr(p, "remote-domain %s: option \"%s\" given twice", av[1], av[i]);
+		goto fail;
+	}
+	if ((n = malloc(sizeof(*n))) == NULL) {
+		perr(p, "out of memory");
+		goto fail;
+	}
+	*n = rd;
+	n->line = p->line;
+	TAILQ_INSERT_TAIL(&p->conf->remote_domains, n, entry);
+fail:
+	explicit_bzero(&rd, sizeof(rd));
+}
+
+static void
+kw_max_outbound_connections(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_count(p, &p->conf->max_outbound_connections, av[0], av[1], 1000000);
+}
+
+static void
+kw_max_connections_per_domain(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_count(p, &p->conf->max_connections_per_domain, av[0], av[1], 1000000);
+}
+
+static void
+kw_max_messages_per_connection(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_count(p, &p->conf->max_messages_per_connection, av[0], av[1], 1000000);
+}
+
+static void
+kw_outbound_connect_timeout(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_timeout(p, &p->conf->outbound_connect_timeout, av[0], av[1]);
+}
+
+static void
+kw_outbound_timeout(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_timeout(p, &p->conf->outbound_timeout, av[0], av[1]);
+}
+
+static void
+kw_outbound_tls(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	(void)parse_tls_policy(p, av[0], av[1], &p->conf->outbound_tls);
+}
+
+static void
+kw_outbound_tls_ca_file(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_path(p, p->conf->outbound_tls_ca_file, sizeof(p->conf->outbound_tls_ca_file),
+	    "outbound-tls-ca-file", av[1]);
+}
+
+/* retry-intervals FIRST SECOND THIRD LATER: all four, each at least a second */
+static void
+kw_retry_intervals(struct parser *p, int ac, char **av)
+{
+	uint32_t v[4];
+	int i;
+
+	(void)ac;
+	for (i = 0; i < 4; i++) {
+		if (config_parse_time(av[i + 1], &v[i]) == -1 || v[i] == 0) {
+			perr(p, "retry-intervals: bad time \"%s\" (use e.g. 15m, 4h; "
+			    "not 0)", av[i + 1]);
+			return;
+		}
+	}
+	memcpy(p->conf->retry_interval, v, sizeof(v));
+}
+
+static void
+kw_local_retry_interval(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_timeout(p, &p->conf->local_retry_interval, av[0], av[1]);
+}
+
+/* A time where 0 means never. */
+static void
+set_time0(struct parser *p, uint32_t *dst, const char *kw, const char *v)
+{
+	if (config_parse_time(v, dst) == -1)
+		perr(p, "%s: bad time \"%s\" (use e.g. 4h, 1d; 0 is never)", kw, v);
+}
+
+static void
+kw_delay_notification(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_time0(p, &p->conf->delay_notification, av[0], av[1]);
+	p->delay_line = p->line;
+}
+
+static void
+kw_expiration_timeout(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_timeout(p, &p->conf->expiration_timeout, av[0], av[1]);
+	p->expire_line = p->line;
+}
+
+static void
+kw_local_delay_notification(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_time0(p, &p->conf->local_delay_notification, av[0], av[1]);
+	p->local_delay_line = p->line;
+}
+
+static void
+kw_local_expiration_timeout(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_timeout(p, &p->conf->local_expiration_timeout, av[0], av[1]);
+	p->local_expire_line = p->line;
+}
+
+/* ndr-copy-to ADDRESS: a mailbox, with or without <> */
+static void
+kw_ndr_copy_to(struct parser *p, int ac, char **av)
+{
+	char addr[SMTP_PATH_MAX_CONF];
+	const char *v = av[1];
+	size_t len = strlen(v);
+
+	(void)ac;
+	if (len >= 2 && v[0] == '<' && v[len - 1] == '>') {
+		v++;
+		len -= 2;
+	}
+	if (len >= sizeof(addr)) {
+		perr(p, "ndr-copy-to: address too long (at most %zu characters)",
+		    sizeof(addr) - 1);
+		return;
+	}
+	memcpy(addr, v, len);
+	addr[len] = '\0';
+	if (!smtp_mailbox_valid(addr, 0)) {
+		perr(p, "ndr-copy-to: \"%s\" is not a valid mailbox (user@domain)", av[1]);
+		return;
+	}
+	set_str(p, p->conf->ndr_copy_to, sizeof(p->conf->ndr_copy_to), "ndr-copy-to", addr);
+}
+
+static void
+kw_max_hop_count(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_count(p, &p->conf->max_hop_count, av[0], av[1], 1000);
+}
+
+static void
+kw_masquerade_domain(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_domain(p, p->conf->masquerade_domain, sizeof(p->conf->masquerade_domain),
+	    "masquerade-domain", av[1]);
+}
+
 static const struct keyword keywords[] = {
 	{ "access",		2, 3, kw_access },
 	{ "access-default",	1, 1, kw_access_default },
@@ -744,20 +1175,37 @@ static const struct keyword keywords[] = {
 	{ "data-block-timeout",	1, 1, kw_data_block_timeout },
 	{ "data-timeout",	1, 1, kw_data_timeout },
 	{ "default-domain",	1, 1, kw_default_domain },
-	{ "drop-quota",		1, 1, kw_drop_quota },
+	{ "delay-notification", 1, 1, kw_delay_notification },
+	{ "direct-first",	1, 1, kw_direct_first },
 	{ "dns-server",		1, 3, kw_dns_server },
+	{ "drop-quota",		1, 1, kw_drop_quota },
+	{ "expiration-timeout", 1, 1, kw_expiration_timeout },
 	{ "hostname",		1, 1, kw_hostname },
 	{ "idle-timeout",	1, 1, kw_idle_timeout },
 	{ "listen",		1, MAX_TOKENS - 1, kw_listen },
+	{ "local-delay-notification", 1, 1, kw_local_delay_notification },
+	{ "local-expiration-timeout", 1, 1, kw_local_expiration_timeout },
+	{ "local-retry-interval", 1, 1, kw_local_retry_interval },
 	{ "log-file",		1, 1, kw_log_file },
 	{ "log-verbose",	1, 1, kw_log_verbose },
 	{ "mailroot",		1, 1, kw_mailroot },
 	{ "mailroot-group",	1, 1, kw_mailroot_group },
+	{ "masquerade-domain",	1, 1, kw_masquerade_domain },
 	{ "max-connections",	1, 1, kw_max_connections },
 	{ "max-connections-per-client", 1, 1, kw_max_conn_per_client },
+	{ "max-connections-per-domain", 1, 1, kw_max_connections_per_domain },
+	{ "max-hop-count",	1, 1, kw_max_hop_count },
 	{ "max-message-size",	1, 1, kw_max_message_size },
+	{ "max-messages-per-connection", 1, 1, kw_max_messages_per_connection },
+	{ "max-outbound-connections", 1, 1, kw_max_outbound_connections },
 	{ "max-recipients",	1, 1, kw_max_recipients },
 	{ "max-session-size",	1, 1, kw_max_session_size },
+	{ "ndr-copy-to",		1, 1, kw_ndr_copy_to },
+	{ "outbound-connect-timeout", 1, 1, kw_outbound_connect_timeout },
+	{ "outbound-port",	1, 1, kw_outbound_port },
+	{ "outbound-timeout",	1, 1, kw_outbound_timeout },
+	{ "outbound-tls",	1, 1, kw_outbound_tls },
+	{ "outbound-tls-ca-file", 1, 1, kw_outbound_tls_ca_file },
 	{ "pickup-interval",	1, 1, kw_pickup_interval },
 	{ "pickupd-user",	1, 1, kw_pickupd_user },
 	{ "pidfile",		1, 1, kw_pidfile },
@@ -766,7 +1214,10 @@ static const struct keyword keywords[] = {
 	{ "relay-authenticated", 1, 1, kw_relay_authenticated },
 	{ "relay-default",	1, 1, kw_relay_default },
 	{ "relay-domain",	1, MAX_TOKENS - 1, kw_relay_domain },
+	{ "remote-domain",	1, MAX_TOKENS - 1, kw_remote_domain },
+	{ "retry-intervals",	4, 4, kw_retry_intervals },
 	{ "reverse-dns",	1, 1, kw_reverse_dns },
+	{ "smart-host",		1, 1, kw_smart_host },
 	{ "smtpd-user",		1, 1, kw_smtpd_user },
 	{ "tls-certificate",	1, 1, kw_tls_certificate },
 	{ "tls-key",		1, 1, kw_tls_key },
@@ -782,7 +1233,15 @@ const char *const config_keywords[] = {
 	"command-timeout", "data-block-timeout", "data-timeout", "drop-quota",
 	"max-connections", "max-connections-per-client", "max-session-size",
 	"access", "access-default", "dns-server", "relay", "relay-authenticated",
-	"relay-default", "relay-domain", "reverse-dns", NULL
+	"relay-default", "relay-domain", "reverse-dns",
+	"smart-host", "direct-first", "outbound-port", "remote-domain",
+	"max-outbound-connections", "max-connections-per-domain",
+	"max-messages-per-connection", "outbound-connect-timeout",
+	"outbound-timeout", "outbound-tls", "outbound-tls-ca-file",
+	"retry-intervals", "local-retry-interval", "delay-notification",
+	"expiration-timeout", "local-delay-notification",
+	"local-expiration-timeout", "ndr-copy-to", "max-hop-count",
+	"masquerade-domain", NULL
 };
 
 /* ---- the tokenizer --------------------------------------------------------- */
@@ -931,6 +1390,54 @@ config_defaults(struct config *c)
 	c->max_hop_count = 15;			/* IIS default */
 }
 
+/*
+ * A delay notice after the message has expired would never be sent: the
+ * notice must come first.  Reported on the later of the two statements.
+ */
+static void
+check_delay(struct parser *p, uint32_t delay, int dline, uint32_t expire, int eline,
+    const char *dkw, const char *ekw)
+{
+	if (delay == 0 || expire == 0 || delay < expire || (dline == 0 && eline == 0))
+		return;
+	p->line = dline > eline ? dline : eline;
+	perr(p, "%s (%us) must be shorter than %s (%us)", dkw, delay, ekw, expire);
+}
+
+/* The outbound settings that depend on each other or on the local domains. */
+static void
+check_outbound(struct parser *p)
+{
+	struct config *c = p->conf;
+	struct remote_domain_conf *rd;
+
+	check_delay(p, c->delay_notification, p->delay_line, c->expiration_timeout,
+	    p->expire_line, "delay-notification", "expiration-timeout");
+	check_delay(p, c->local_delay_notification, p->local_delay_line,
+	    c->local_expiration_timeout, p->local_expire_line,
+	    "local-delay-notification", "local-expiration-timeout");
+	if (c->direct_first && c->smart_host.host[0] == '\0' && !p->smart_host_line) {
+		p->line = p->direct_first_line;
+		perr(p, "direct-first yes needs a smart-host");
+	}
+	TAILQ_FOREACH(rd, &c->remote_domains, entry) {
+		p->line = rd->line;
+		/* Mail for a local domain goes to Drop/: a block there means nothing. */
+		if (rd->pattern[0] != '*' && config_is_local_domain(c, rd->pattern))
+			perr(p, "remote-domain %s is a local domain", rd->pattern);
+		/*
+		 * Credentials go only over TLS, unless the block itself says
+		 * "tls no": with outbound-tls no they would never be sent.
+		 */
+		if (rd->auth_user[0] != '\0' && rd->tls == TLS_POLICY_DEFAULT &&
+		    c->outbound_tls == TLS_POLICY_NO)
+			perr(p, "remote-domain %s: auth is sent over TLS only, and "
+			    "outbound-tls is no: give this block tls opportunistic or "
+			    "require (or tls no to send the password in plaintext)",
+			    rd->pattern);
+	}
+}
+
 /* Checks that need the whole file: defaults derived from other settings. */
 static void
 config_finish(struct parser *p)
@@ -988,6 +1495,7 @@ config_finish(struct parser *p)
 		    l->addr, l->port, (l->flags & LISTEN_SMTPS) ? "smtps" :
 		    (l->flags & LISTEN_REQUIRE_TLS) ? "require-tls" : "tls");
 	}
+	check_outbound(p);
 	p->line = 0;
 }
 
@@ -1029,6 +1537,9 @@ parse_file(FILE *fp, const char *file, int lenient,
 		}
 		parse_line(&p, line);
 	}
+	/* the buffer may hold a remote-domain ... auth password */
+	if (line != NULL)
+		explicit_bzero(line, cap);
 	free(line);
 	if (ferror(fp)) {
 		p.line = 0;
@@ -1086,10 +1597,16 @@ void
 config_free(struct config *c)
 {
 	struct listener_conf *l;
+	struct remote_domain_conf *rd;
 	size_t i;
 
 	if (c == NULL)
 		return;
+	while ((rd = TAILQ_FIRST(&c->remote_domains)) != NULL) {
+		TAILQ_REMOVE(&c->remote_domains, rd, entry);
+		explicit_bzero(rd, sizeof(*rd));
+		free(rd);
+	}
 	while ((l = TAILQ_FIRST(&c->listeners)) != NULL) {
 		TAILQ_REMOVE(&c->listeners, l, entry);
 		free(l);
@@ -1137,4 +1654,24 @@ config_is_local_rcpt(const struct config *c, const char *addr)
 	if (smtp_addr_domain(addr, &domain) == -1)
 		return smtp_is_postmaster(addr);
 	return config_is_local_domain(c, domain);
+}
+
+const struct remote_domain_conf *
+config_remote_domain(const struct config *c, const char *domain)
+{
+	const struct remote_domain_conf *rd, *best = NULL;
+	size_t blen = 0, plen;
+
+	TAILQ_FOREACH(rd, &c->remote_domains, entry) {
+		if (!acl_domain_match(rd->pattern, domain))
+			continue;
+		if (rd->pattern[0] != '*')
+			return rd;	/* an exact pattern wins */
+		plen = strlen(rd->pattern);
+		if (best == NULL || plen > blen) {
+			best = rd;
+			blen = plen;
+		}
+	}
+	return best;
 }

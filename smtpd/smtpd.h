@@ -114,6 +114,10 @@ struct session {
 	char			 rdns[SMTP_DOMAIN_MAX + 1];	/* forward-confirmed name or "" */
 	struct dns_lookup	*dns;		/* lookup in progress, or NULL */
 	uint32_t		 denied_cmds;	/* commands heard in S_DENIED */
+
+	/* ETRN (RFC 1985): the node asked for while waiting on queued, or "" */
+	char			 etrn_node[SMTP_DOMAIN_MAX + 2];
+	struct event		*etrn_ev;	/* no answer in time: 458 */
 };
 
 /* smtpd.c */
@@ -131,6 +135,8 @@ void	session_opened(struct session *, int fd, const char *qid);
 void	session_committed(struct session *);
 void	session_queue_failed(struct session *, int temporary, const char *reason);
 void	session_queue_lost(void);
+/* queued's answer to ETRN: messages released for the node. */
+void	session_etrn_result(struct session *, uint32_t count);
 /* For smtpd_auth.c: a reply line; go on reading; last reply, then close. */
 void	session_reply(struct session *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
@@ -177,6 +183,8 @@ uint32_t queue_link_gen(void);
 int	queue_drop_over(void);
 int	queue_open(struct session *);
 int	queue_commit(struct session *);
+/* Ask queued to run the queue for an ETRN node ("domain", "@domain", "#queue"). */
+int	queue_etrn(struct session *, const char *node);
 void	queue_abort(const char *qid);
 
 /* smtpd_tls.c: TLS on the listeners */
@@ -204,5 +212,7 @@ enum policy_rcpt {
 int	policy_access(const struct session *, char *why, size_t whysz);
 enum policy_rcpt policy_rcpt(const struct session *, const char *rcpt,
 	    char *why, size_t whysz);
+/* 1 when the client may send ETRN (it may relay by network or AUTH). */
+int	policy_etrn(const struct session *, char *why, size_t whysz);
 
 #endif

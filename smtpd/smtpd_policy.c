@@ -9,7 +9,9 @@
  * "access" and "relay" lists, first match wins, else the -default setting.
  * The default configuration relays nothing: a recipient outside the local
  * domains is accepted only from a client the relay rules allow, from an
- * authenticated client (relay-authenticated), or for a relay-domain.
+ * authenticated client (relay-authenticated), or for a relay-domain or a
+ * remote-domain with allow-relay.  ETRN (RFC 1985) is for the clients that
+ * may relay by themselves: by network or by authentication.
  * Nothing here blocks, allocates or keeps a pointer into the configuration.
  */
 #include <sys/types.h>
@@ -50,19 +52,43 @@ policy_access(const struct session *s, char *why, size_t whysz)
 }
 
 /*
+ * May this client relay by itself, whatever the recipient: authenticated
+ * (with relay-authenticated yes), or allowed by the relay rules?  1 or 0,
+ * with the reason in `why`.
+ */
+static int
+policy_client_relays(const struct session *s, char *why, size_t whysz)
+{
+	const struct config *c = env->conf;
+	const struct acl_rule *r;
+	int need;
+
+	if (s->auth_user[0] != '\0' && c->relay_authenticated) {
+		snprintf(why, whysz, "authenticated");
+		return 1;
+	}
+	r = acl_match(&c->relay, (const struct sockaddr *)&s->ss, "", &need);
+	if (r != NULL) {
+		snprintf(why, whysz, "rule=relay:%d", r->line);
+		return r->action == ACL_ALLOW;
+	}
+	snprintf(why, whysz, "rule=relay-default");
+	return c->relay_default == ACL_ALLOW;
+}
+
+/*
  * Where may `rcpt` go?  A local recipient always; a remote one when the
- * domain is a relay-domain, the client authenticated (and
- * relay-authenticated is yes), or the relay rules allow the client's
- * address.  `why` says which, for the log.
+ * domain is a relay-domain or a remote-domain with allow-relay, the client
+ * authenticated (and relay-authenticated is yes), or the relay rules allow
+ * the client's address.  `why` says which, for the log.
  */
 enum policy_rcpt
 policy_rcpt(const struct session *s, const char *rcpt, char *why, size_t whysz)
 {
 	const struct config *c = env->conf;
-	const struct acl_rule *r;
+	const struct remote_domain_conf *rd;
 	const char *domain;
 	size_t i;
-	int need;
 
 	if (config_is_local_rcpt(c, rcpt)) {
 		snprintf(why, whysz, "local");
@@ -79,15 +105,22 @@ policy_rcpt(const struct session *s, const char *rcpt, char *why, size_t whysz)
 			return POLICY_RCPT_RELAY;
 		}
 	}
-	if (s->auth_user[0] != '\0' && c->relay_authenticated) {
-		snprintf(why, whysz, "authenticated");
+	if ((rd = config_remote_domain(c, domain)) != NULL &&
+	    (rd->flags & RD_ALLOW_RELAY)) {
+		snprintf(why, whysz, "remote-domain=%s", rd->pattern);
 		return POLICY_RCPT_RELAY;
 	}
-	r = acl_match(&c->relay, (const struct sockaddr *)&s->ss, "", &need);
-	if (r != NULL) {
-		snprintf(why, whysz, "rule=relay:%d", r->line);
-		return r->action == ACL_ALLOW ? POLICY_RCPT_RELAY : POLICY_RCPT_DENIED;
-	}
-	snprintf(why, whysz, "rule=relay-default");
-	return c->relay_default == ACL_ALLOW ? POLICY_RCPT_RELAY : POLICY_RCPT_DENIED;
+	return policy_client_relays(s, why, whysz) ? POLICY_RCPT_RELAY :
+	    POLICY_RCPT_DENIED;
+}
+
+/*
+ * May the client ask for a queue run with ETRN?  Only one that may relay
+ * by itself (RFC 1985 leaves the choice to the server; 459 otherwise), so
+ * that a stranger cannot make us flush the queue of a held domain.
+ */
+int
+policy_etrn(const struct session *s, char *why, size_t whysz)
+{
+	return policy_client_relays(s, why, whysz);
 }

@@ -70,6 +70,15 @@ queue_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 			    temp ? "452" : "accepted");
 		drop_over = (int)temp;
 		break;
+	case PRODUCER_ETRN_RESULT:
+		if (m_get_u32(msg, &temp) == -1 || m_end(msg) == -1) {
+			log_warnx("malformed PRODUCER_ETRN_RESULT from queued");
+			break;
+		}
+		/* An answer after the session gave up (458) or went is dropped. */
+		if (s)
+			session_etrn_result(s, temp);
+		break;
 	case PRODUCER_MSG_FAILED:
 		if (m_get_u32(msg, &temp) == -1 || m_get_str(msg, &reason, 255) == -1) {
 			temp = 1;
@@ -160,4 +169,16 @@ queue_abort(const char *qid)
 	m_init(&m, QUEUE_MSG_ABORT, 0);
 	m_add_str(&m, qid);
 	ipc_send(link_ipc, &m);
+}
+
+int
+queue_etrn(struct session *s, const char *node)
+{
+	struct mbuf m;
+
+	if (link_ipc == NULL)
+		return -1;
+	m_init(&m, QUEUE_ETRN, s->id);
+	m_add_str(&m, node);
+	return ipc_send(link_ipc, &m);
 }

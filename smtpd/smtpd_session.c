@@ -20,6 +20,7 @@
 #include <sys/tree.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,6 +44,7 @@
 #define MSGBUF_FLUSH	(64 * 1024)	/* write message data to the file in chunks */
 #define DENIED_MAX_COMMANDS	5	/* heard after a 554 greeting before closing */
 #define DENIED_TIMEOUT		10	/* seconds a refused client may linger */
+#define ETRN_TIMEOUT		5	/* seconds queued has to answer ETRN */
 
 struct session_node {
 	RB_ENTRY(session_node) entry;
@@ -267,6 +269,7 @@ cmd_helo(struct session *s, struct smtp_cmd *c)
 	reply(s, "250-CHUNKING");
 	reply(s, "250-SMTPUTF8");
 	reply(s, "250-DSN");
+	reply(s, "250-ETRN");
 	reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -485,7 +488,7 @@ cmd_help(struct session *s, struct smtp_cmd *c)
 {
 	(void)c;
 	reply(s, "214-2.0.0 Commands supported:");
-	reply(s, "214-2.0.0   HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
+	reply(s, "214-2.0.0   HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP ETRN");
 	reply(s, "214 2.0.0 See RFC 5321");
 }
 
@@ -535,6 +538,116 @@ cmd_starttls(struct session *s, struct smtp_cmd *c)
 		session_close_after(s);
 }
 
+/*
+ * RFC 1985 ETRN: "ETRN" SP node, where node is a domain, "@domain" (the
+ * domain and its subdomains) or "#queue" (a queue name); queued decides
+ * what each means.  Copies the node, in lower case, to `out`; -1 when the
+ * argument is not one of those forms.
+ */
+static int
+etrn_parse(const char *arg, char *out, size_t outsz)
+{
+	const char *d = arg, *c;
+	size_t len = strlen(arg), i;
+
+	if (len == 0 || len >= outsz)
+		return -1;
+	if (arg[0] == '#') {
+		/* a queue name: letters, digits and a few marks, never a blank */
+		if (len < 2)
+			return -1;
+		for (c = arg + 1; *c; c++)
+			if (!isalnum((unsigned char)*c) && strchr(".-_@", *c) == NULL)
+				return -1;
+	} else {
+		if (arg[0] == '@')
+			d++;
+		if (d[0] == '[' || !smtp_domain_valid(d, 0))
+			return -1;
+	}
+	for (i = 0; i <= len; i++)
+		out[i] = (char)tolower((unsigned char)arg[i]);
+	return 0;
+}
+
+/* The ETRN wait is over: `count` messages, or -1 when queued did not answer. */
+static void
+etrn_finish(struct session *s, int64_t count, const char *status)
+{
+	if (s->etrn_ev != NULL)
+		evtimer_del(s->etrn_ev);
+	s->waiting = 0;
+	log_info("session=%08x client=%s etrn=%s status=%s count=%lld", s->id, s->addr,
+	    s->etrn_node, status, (long long)(count < 0 ? 0 : count));
+	if (count < 0)
+		reply(s, "458 4.3.0 Unable to queue messages for node %s", s->etrn_node);
+	else if (count == 0)
+		reply(s, "251 2.0.0 No messages waiting for node %s", s->etrn_node);
+	else
+		reply(s, "250 2.0.0 Queuing for node %s started", s->etrn_node);
+	s->etrn_node[0] = '\0';
+}
+
+static void
+etrn_timeout_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct session *s = arg;
+
+	(void)fd;
+	(void)ev;
+	if (s->etrn_node[0] == '\0' || s->state == S_CLOSING)
+		return;
+	etrn_finish(s, -1, "timeout");
+	session_process(s);
+}
+
+void
+session_etrn_result(struct session *s, uint32_t count)
+{
+	/* Late (after 458) or unasked: nothing waits for it. */
+	if (s->etrn_node[0] == '\0' || s->state == S_CLOSING)
+		return;
+	etrn_finish(s, count, count > 0 ? "started" : "empty");
+	session_process(s);
+}
+
+/*
+ * ETRN: allowed between transactions, after HELO/EHLO, to a client that
+ * may relay by itself.  The session stops reading until queued answers or
+ * ETRN_TIMEOUT passes; the answer arrives through smtpd_queue.c.
+ */
+static void
+cmd_etrn(struct session *s, struct smtp_cmd *c)
+{
+	struct timeval tv = { ETRN_TIMEOUT, 0 };
+	char node[SMTP_DOMAIN_MAX + 2], why[128];
+
+	if (s->state == S_CONNECTED) {
+		reply(s, "503 5.5.1 Send HELO/EHLO first");
+		return;
+	}
+	if (etrn_parse(c->arg, node, sizeof(node)) == -1) {
+		reply(s, "501 5.5.4 Syntax: ETRN domain");
+		return;
+	}
+	if (!policy_etrn(s, why, sizeof(why))) {
+		log_info("session=%08x client=%s etrn=%s status=refused %s", s->id,
+		    s->addr, node, why);
+		reply(s, "459 5.7.1 <%s>: not allowed to ETRN", c->arg);
+		return;
+	}
+	/* the node as the client wrote it is what the reply names (checked above) */
+	if (strlcpy(s->etrn_node, c->arg, sizeof(s->etrn_node)) >= sizeof(s->etrn_node) ||
+	    (s->etrn_ev == NULL &&
+	    (s->etrn_ev = evtimer_new(env->base, etrn_timeout_cb, s)) == NULL) ||
+	    queue_etrn(s, node) == -1) {
+		etrn_finish(s, -1, "unavailable");
+		return;
+	}
+	s->waiting = 1;
+	evtimer_add(s->etrn_ev, &tv);
+}
+
 static void
 cmd_not_implemented(struct session *s, struct smtp_cmd *c)
 {
@@ -567,7 +680,8 @@ static const struct {
 	    "503 5.5.1 STARTTLS is not allowed during a mail transaction", cmd_starttls },
 	{ SMTP_CMD_AUTH, ANY_STATE, NULL, auth_command },
 	{ SMTP_CMD_BDAT, ANY_STATE, NULL, cmd_bdat },
-	{ SMTP_CMD_ETRN, ANY_STATE, NULL, cmd_not_implemented },
+	{ SMTP_CMD_ETRN, ST(S_CONNECTED) | ST(S_HELO),
+	    "503 5.5.1 ETRN is not allowed during a mail transaction", cmd_etrn },
 };
 
 /*
@@ -629,6 +743,11 @@ session_command(struct session *s, char *line, size_t len)
 		return;
 	case SMTP_PARSE_SYNTAX:
 	default:
+		if (cmd.verb == SMTP_CMD_ETRN) {
+			/* RFC 1985 5: 501 for ETRN without a node, one reply text for all */
+			reply(s, "501 5.5.4 Syntax: ETRN domain");
+			return;
+		}
 		reply(s, "501 5.5.2 Syntax error: %s", why);
 		return;
 	}
@@ -1339,7 +1458,10 @@ session_queue_lost(void)
 
 	for (n = RB_MIN(session_tree, &sessions); n != NULL; n = next) {
 		next = RB_NEXT(session_tree, &sessions, n);
-		if (n->s->waiting)
+		if (n->s->etrn_node[0] != '\0') {
+			etrn_finish(n->s, -1, "unavailable");
+			session_process(n->s);
+		} else if (n->s->waiting)
 			session_queue_failed(n->s, 1, "queue manager unavailable");
 	}
 }
@@ -1398,6 +1520,8 @@ session_free(struct session *s)
 		limit_conn_leave(s->addr);
 	if (s->data_ev != NULL)
 		event_free(s->data_ev);
+	if (s->etrn_ev != NULL)
+		event_free(s->etrn_ev);
 	if (s->tls != TLS_OFF)
 		tls_close(s);
 	else

@@ -21,7 +21,7 @@ state_name(const struct session *s)
 {
 	switch (s->state) {
 	case S_CONNECTED:	return "connected";
-	case S_HELO:		return "helo";
+	case S_HELO:		return s->etrn_node[0] ? "etrn" : "helo";
 	case S_MAIL:		return "mail";
 	case S_RCPT:		return s->waiting ? "opening" : "rcpt";
 	case S_DATA:		return s->waiting ? "committing" : "data";

@@ -13,7 +13,9 @@
  * NULL without any message), a message not of the form "file:line: ..." with
  * a line that exists, or a returned config whose settings are not what the
  * keywords allow (relative paths, no listener, port 0, a default domain
- * that is not local, limits out of range); and a file accepted although
+ * that is not local, limits out of range, an outbound setting the keyword
+ * table forbids, a remote-domain pattern declared twice or not found by
+ * config_remote_domain()); and a file accepted although
  * mailroot.conf(5) forbids it: a NUL byte, or a line longer than 4096
  * characters.
  */
@@ -23,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 
@@ -66,6 +69,68 @@ static int
 terminated(const char *s, size_t sz)
 {
 	return memchr(s, '\0', sz) != NULL;
+}
+
+static void
+check_route(const struct route_conf *r)
+{
+	if (!terminated(r->host, sizeof(r->host)) || (r->literal && r->host[0] == '\0'))
+		abort();
+	if (r->host[0] == '\0' && (r->port != 0 || r->literal))
+		abort();
+}
+
+static void
+check_outbound(const struct config *c)
+{
+	const struct remote_domain_conf *rd, *o;
+	size_t i;
+
+	check_route(&c->smart_host);
+	if (c->direct_first && c->smart_host.host[0] == '\0')
+		abort();
+	if (c->outbound_port == 0 || c->outbound_connect_timeout == 0 ||
+	    c->outbound_timeout == 0 || c->local_retry_interval == 0 ||
+	    c->expiration_timeout == 0 || c->local_expiration_timeout == 0)
+		abort();
+	if (c->outbound_tls == TLS_POLICY_DEFAULT || c->outbound_tls > TLS_POLICY_REQUIRE)
+		abort();
+	if (c->outbound_tls_ca_file[0] != '/' ||
+	    !terminated(c->outbound_tls_ca_file, sizeof(c->outbound_tls_ca_file)))
+		abort();
+	for (i = 0; i < 4; i++)
+		if (c->retry_interval[i] == 0)
+			abort();
+	if ((c->delay_notification != 0 &&
+	    c->delay_notification >= c->expiration_timeout) ||
+	    (c->local_delay_notification != 0 &&
+	    c->local_delay_notification >= c->local_expiration_timeout))
+		abort();
+	if (!terminated(c->ndr_copy_to, sizeof(c->ndr_copy_to)) ||
+	    (c->ndr_copy_to[0] != '\0' && strchr(c->ndr_copy_to, '@') == NULL))
+		abort();
+	if (!terminated(c->masquerade_domain, sizeof(c->masquerade_domain)) ||
+	    c->max_hop_count > 1000)
+		abort();
+	TAILQ_FOREACH(rd, &c->remote_domains, entry) {
+		if (!terminated(rd->pattern, sizeof(rd->pattern)) || rd->pattern[0] == '\0' ||
+		    !terminated(rd->auth_user, sizeof(rd->auth_user)) ||
+		    !terminated(rd->auth_password, sizeof(rd->auth_password)) ||
+		    (rd->auth_user[0] == '\0') != (rd->auth_password[0] == '\0') ||
+		    rd->tls > TLS_POLICY_REQUIRE ||
+		    (rd->flags & ~(unsigned)(RD_ALLOW_RELAY | RD_HELO | RD_HOLD)) != 0)
+			abort();
+		check_route(&rd->route);
+		if (rd->auth_user[0] != '\0' && rd->tls == TLS_POLICY_DEFAULT &&
+		    c->outbound_tls == TLS_POLICY_NO)
+			abort();	/* credentials that could never be sent */
+		for (o = TAILQ_NEXT(rd, entry); o != NULL; o = TAILQ_NEXT(o, entry))
+			if (strcasecmp(o->pattern, rd->pattern) == 0)
+				abort();
+		/* an exact pattern finds its own block */
+		if (rd->pattern[0] != '*' && config_remote_domain(c, rd->pattern) != rd)
+			abort();
+	}
 }
 
 static void
@@ -113,6 +178,7 @@ check_config(const struct config *c)
 		abort();
 	if (c->log_verbose != 0 && c->log_verbose != 1)
 		abort();
+	check_outbound(c);
 }
 
 /* The longest line, without its LF or CRLF ending. */

@@ -788,6 +788,89 @@ static const struct bad bad[] = {
 	B("auth-failure-delay 301\n", 1, "auth-failure-delay: bad time"),
 	B("auth-failure-delay -1s\n", 1, "auth-failure-delay: bad time"),
 
+	/* outbound delivery */
+	B("smart-host\n", 1, "smart-host takes 1 argument"),
+	B("smart-host a.test b.test\n", 1, "smart-host takes 1 argument"),
+	B("smart-host bad..test\n", 1, "smart-host: route: \"bad..test\" is not a valid host name"),
+	B("smart-host relay.test:0\n", 1, "smart-host: route: bad port \"0\""),
+	B("smart-host relay.test:65536\n", 1, "smart-host: route: bad port \"65536\""),
+	B("smart-host relay.test:\n", 1, "smart-host: route: bad port \"\""),
+	B("smart-host relay.test:25x\n", 1, "bad port \"25x\""),
+	B("smart-host [192.0.2.300]\n", 1, "is not a numeric IPv4 or IPv6 address"),
+	B("smart-host [relay.test]\n", 1, "\"[relay.test]\" is not a numeric"),
+	B("smart-host [192.0.2.1\n", 1, "no closing ']'"),
+	B("smart-host [192.0.2.1]x\n", 1, "only \":PORT\" may follow ']'"),
+	B("smart-host 2001:db8::1\n", 1, "an IPv6 address goes inside brackets"),
+	B("smart-host :25\n", 1, "smart-host: route \":25\": no host"),
+	B("smart-host []\n", 1, "smart-host: route \"[]\": no host"),
+	B("direct-first maybe\n", 1, "direct-first takes yes or no"),
+	B("direct-first yes\n", 1, "direct-first yes needs a smart-host"),
+	B("outbound-port 0\n", 1, "outbound-port: bad port \"0\" (1 to 65535)"),
+	B("outbound-port 70000\n", 1, "outbound-port: bad port"),
+	B("outbound-port -25\n", 1, "outbound-port: bad port"),
+	B("outbound-port smtp\n", 1, "outbound-port: bad port"),
+	B("max-outbound-connections many\n", 1, "max-outbound-connections: bad number"),
+	B("max-outbound-connections -1\n", 1, "max-outbound-connections: bad number"),
+	B("max-connections-per-domain 1000001\n", 1, "max-connections-per-domain: bad number"),
+	B("max-messages-per-connection 1.5\n", 1, "max-messages-per-connection: bad number"),
+	B("outbound-connect-timeout 0\n", 1, "outbound-connect-timeout: bad time \"0\""),
+	B("outbound-connect-timeout 30x\n", 1, "outbound-connect-timeout: bad time"),
+	B("outbound-timeout 0s\n", 1, "outbound-timeout: bad time"),
+	B("outbound-tls yes\n", 1, "outbound-tls takes no, opportunistic or require, not \"yes\""),
+	B("outbound-tls Require\n", 1, "outbound-tls takes no, opportunistic or require"),
+	B("outbound-tls-ca-file certs.pem\n", 1, "outbound-tls-ca-file must be an absolute path"),
+	B("retry-intervals 15m 30m 60m\n", 1, "retry-intervals takes 4 arguments"),
+	B("retry-intervals 15m 30m 60m 4h 8h\n", 1, "retry-intervals takes 4 arguments"),
+	B("retry-intervals 15m 0 60m 4h\n", 1, "retry-intervals: bad time \"0\""),
+	B("retry-intervals 15m 30m 60m 4x\n", 1, "retry-intervals: bad time \"4x\""),
+	B("local-retry-interval 0\n", 1, "local-retry-interval: bad time"),
+	B("delay-notification 12x\n", 1, "delay-notification: bad time \"12x\""),
+	B("expiration-timeout 0\n", 1, "expiration-timeout: bad time \"0\""),
+	B("local-delay-notification -1h\n", 1, "local-delay-notification: bad time"),
+	B("local-expiration-timeout 2w\n", 1, "local-expiration-timeout: bad time"),
+	/* the notice must come before expiry: reported on the later line */
+	B("delay-notification 2d\n", 1,
+	    "delay-notification (172800s) must be shorter than expiration-timeout (172800s)"),
+	B("delay-notification 1d\n# x\nexpiration-timeout 12h\n", 3,
+	    "delay-notification (86400s) must be shorter than expiration-timeout (43200s)"),
+	B("local-expiration-timeout 1h\n", 1,
+	    "local-delay-notification (43200s) must be shorter than local-expiration-timeout"),
+	B("ndr-copy-to postmaster\n", 1, "ndr-copy-to: \"postmaster\" is not a valid mailbox"),
+	B("ndr-copy-to <>\n", 1, "ndr-copy-to: \"<>\" is not a valid mailbox"),
+	B("ndr-copy-to a@b@c.test\n", 1, "is not a valid mailbox"),
+	B("ndr-copy-to a@c..test\n", 1, "is not a valid mailbox"),
+	B("ndr-copy-to a@[300.1.1.1]\n", 1, "is not a valid mailbox"),
+	B("max-hop-count 1001\n", 1, "max-hop-count: bad number \"1001\" (0 to 1000"),
+	B("max-hop-count x\n", 1, "max-hop-count: bad number"),
+	B("masquerade-domain bad_domain.test\n", 1, "masquerade-domain is not a valid domain name"),
+	B("masquerade-domain [192.0.2.1]\n", 1, "masquerade-domain is not a valid domain name"),
+	B("remote-domain\n", 1, "remote-domain: wrong number of arguments"),
+	B("remote-domain *\n", 1, "remote-domain: \"*\" is not a domain name or *.domain"),
+	B("remote-domain a.*.test\n", 1, "is not a domain name or *.domain"),
+	B("remote-domain [192.0.2.1]\n", 1, "is not a domain name or *.domain"),
+	B("remote-domain a.test bogus\n", 1, "remote-domain a.test: unknown option \"bogus\""),
+	B("remote-domain a.test hold hold\n", 1, "remote-domain a.test: option \"hold\" given twice"),
+	B("remote-domain a.test route\n", 1, "remote-domain a.test: route needs a ROUTE"),
+	B("remote-domain a.test route r.test:0\n", 1, "remote-domain a.test: route: bad port \"0\""),
+	B("remote-domain a.test route [::1\n", 1, "no closing ']'"),
+	B("remote-domain a.test route r.test route s.test\n", 1, "option \"route\" given twice"),
+	B("remote-domain a.test tls\n", 1, "tls needs no, opportunistic or require"),
+	B("remote-domain a.test tls always\n", 1, "takes no, opportunistic or require, not \"always\""),
+	B("remote-domain a.test tls no tls require\n", 1, "option \"tls\" given twice"),
+	B("remote-domain a.test auth user\n", 1, "expected \"auth USER PASSWORD\""),
+	B("remote-domain a.test auth \"\" pw\n", 1, "auth: empty user or password"),
+	B("remote-domain a.test auth u \"\"\n", 1, "auth: empty user or password"),
+	B("remote-domain a.test auth u p auth v q\n", 1, "option \"auth\" given twice"),
+	B("remote-domain a.test hold\n# x\nremote-domain A.Test\n", 3,
+	    "remote-domain A.Test: already declared at line 1"),
+	B("remote-domain *.a.test\nremote-domain *.A.TEST hold\n", 2,
+	    "remote-domain *.A.TEST: already declared at line 1"),
+	B("default-domain example.test\nremote-domain Example.Test route r.test\n", 2,
+	    "remote-domain Example.Test is a local domain"),
+	B("remote-domain a.test auth u p\noutbound-tls no\n", 1,
+	    "remote-domain a.test: auth is sent over TLS only, and outbound-tls is no"),
+	B("smart-host bad..test\ndirect-first yes\n", 1, "smart-host: route"),
+
 	/* NUL bytes: see the known-bugs test case */
 };
 
@@ -1194,6 +1277,320 @@ START_TEST(test_local_domain)
 }
 END_TEST
 
+/* ---- outbound delivery ------------------------------------------------------------ */
+
+START_TEST(test_outbound_defaults)
+{
+	struct config *c;
+
+	c = parse_ok("");
+	ck_assert_str_eq(c->smart_host.host, "");
+	ck_assert_int_eq(c->direct_first, 0);
+	ck_assert_uint_eq(c->outbound_port, 25);
+	ck_assert(TAILQ_EMPTY(&c->remote_domains));
+	ck_assert_uint_eq(c->max_outbound_connections, 1000);
+	ck_assert_uint_eq(c->max_connections_per_domain, 100);
+	ck_assert_uint_eq(c->max_messages_per_connection, 20);
+	ck_assert_uint_eq(c->outbound_connect_timeout, 30);
+	ck_assert_uint_eq(c->outbound_timeout, 300);
+	ck_assert_int_eq(c->outbound_tls, TLS_POLICY_OPPORTUNISTIC);
+	ck_assert_str_eq(c->outbound_tls_ca_file, "/etc/ssl/certs/ca-certificates.crt");
+	ck_assert_uint_eq(c->retry_interval[0], 900);
+	ck_assert_uint_eq(c->retry_interval[1], 1800);
+	ck_assert_uint_eq(c->retry_interval[2], 3600);
+	ck_assert_uint_eq(c->retry_interval[3], 14400);
+	ck_assert_uint_eq(c->local_retry_interval, 3600);
+	ck_assert_uint_eq(c->delay_notification, 43200);
+	ck_assert_uint_eq(c->expiration_timeout, 172800);
+	ck_assert_uint_eq(c->local_delay_notification, 43200);
+	ck_assert_uint_eq(c->local_expiration_timeout, 172800);
+	ck_assert_str_eq(c->ndr_copy_to, "");
+	ck_assert_uint_eq(c->max_hop_count, 15);
+	ck_assert_str_eq(c->masquerade_domain, "");
+	ck_assert_ptr_null(config_remote_domain(c, "example.com"));
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_outbound_keywords)
+{
+	static const char text[] =
+	    "default-domain example.test\n"
+	    "smart-host relay.example.net:587\n"
+	    "direct-first yes\n"
+	    "outbound-port 2526\n"
+	    "max-outbound-connections 50\n"
+	    "max-connections-per-domain 5\n"
+	    "max-messages-per-connection 0\n"
+	    "outbound-connect-timeout 1m\n"
+	    "outbound-timeout 10m\n"
+	    "outbound-tls require\n"
+	    "outbound-tls-ca-file \"/etc/ssl/my ca.pem\"\n"
+	    "retry-intervals 1m 2m 3h 1d\n"
+	    "local-retry-interval 30s\n"
+	    "delay-notification 4h\n"
+	    "expiration-timeout 5d\n"
+	    "local-delay-notification 0\n"
+	    "local-expiration-timeout 1h\n"
+	    "ndr-copy-to <Postmaster@example.test>\n"
+	    "max-hop-count 0\n"
+	    "masquerade-domain example.test\n"
+	    "remote-domain partner.test allow-relay helo hold route [192.0.2.7]:2525 "
+	    "tls require auth \"user@x\" \"pass word #1\"\n"
+	    "remote-domain *.partner.test tls no\n"
+	    "remote-domain legacy.test route [IPv6:2001:db8::25]\n";
+	const struct remote_domain_conf *rd;
+	struct config *c;
+	struct msgs m;
+
+	c = parse_ok(text);
+	ck_assert_str_eq(c->smart_host.host, "relay.example.net");
+	ck_assert_uint_eq(c->smart_host.port, 587);
+	ck_assert_int_eq(c->smart_host.literal, 0);
+	ck_assert_int_eq(c->direct_first, 1);
+	ck_assert_uint_eq(c->outbound_port, 2526);
+	ck_assert_uint_eq(c->max_outbound_connections, 50);
+	ck_assert_uint_eq(c->max_connections_per_domain, 5);
+	ck_assert_uint_eq(c->max_messages_per_connection, 0);
+	ck_assert_uint_eq(c->outbound_connect_timeout, 60);
+	ck_assert_uint_eq(c->outbound_timeout, 600);
+	ck_assert_int_eq(c->outbound_tls, TLS_POLICY_REQUIRE);
+	ck_assert_str_eq(c->outbound_tls_ca_file, "/etc/ssl/my ca.pem");
+	ck_assert_uint_eq(c->retry_interval[0], 60);
+	ck_assert_uint_eq(c->retry_interval[1], 120);
+	ck_assert_uint_eq(c->retry_interval[2], 3 * 3600);
+	ck_assert_uint_eq(c->retry_interval[3], 86400);
+	ck_assert_uint_eq(c->local_retry_interval, 30);
+	ck_assert_uint_eq(c->delay_notification, 4 * 3600);
+	ck_assert_uint_eq(c->expiration_timeout, 5 * 86400);
+	ck_assert_uint_eq(c->local_delay_notification, 0);
+	ck_assert_uint_eq(c->local_expiration_timeout, 3600);
+	ck_assert_str_eq(c->ndr_copy_to, "Postmaster@example.test");
+	ck_assert_uint_eq(c->max_hop_count, 0);
+	ck_assert_str_eq(c->masquerade_domain, "example.test");
+
+	rd = config_remote_domain(c, "partner.test");
+	ck_assert_ptr_nonnull(rd);
+	ck_assert_str_eq(rd->pattern, "partner.test");
+	ck_assert_int_eq(rd->line, 21);
+	ck_assert_uint_eq(rd->flags, RD_ALLOW_RELAY | RD_HELO | RD_HOLD);
+	ck_assert_str_eq(rd->route.host, "192.0.2.7");
+	ck_assert_int_eq(rd->route.literal, 1);
+	ck_assert_uint_eq(rd->route.port, 2525);
+	ck_assert_int_eq(rd->tls, TLS_POLICY_REQUIRE);
+	ck_assert_str_eq(rd->auth_user, "user@x");
+	ck_assert_str_eq(rd->auth_password, "pass word #1");
+
+	rd = config_remote_domain(c, "mx.partner.test");
+	ck_assert_ptr_nonnull(rd);
+	ck_assert_str_eq(rd->pattern, "*.partner.test");
+	ck_assert_uint_eq(rd->flags, 0);
+	ck_assert_str_eq(rd->route.host, "");
+	ck_assert_int_eq(rd->tls, TLS_POLICY_NO);
+	ck_assert_str_eq(rd->auth_user, "");
+
+	rd = config_remote_domain(c, "legacy.test");
+	ck_assert_ptr_nonnull(rd);
+	ck_assert_str_eq(rd->route.host, "2001:db8::25");
+	ck_assert_int_eq(rd->route.literal, 1);
+	ck_assert_uint_eq(rd->route.port, 0);
+	ck_assert_int_eq(rd->tls, TLS_POLICY_DEFAULT);
+	config_free(c);
+
+	/* the other values of the enumerations, and the counts' unlimited 0 */
+	c = parse_ok("outbound-tls no\nmax-outbound-connections 0\n"
+	    "max-connections-per-domain 0\ndelay-notification 0\n"
+	    "remote-domain a.test tls opportunistic\n");
+	ck_assert_int_eq(c->outbound_tls, TLS_POLICY_NO);
+	ck_assert_uint_eq(c->max_outbound_connections, 0);
+	ck_assert_uint_eq(c->max_connections_per_domain, 0);
+	ck_assert_uint_eq(c->delay_notification, 0);
+	ck_assert_int_eq(config_remote_domain(c, "a.test")->tls, TLS_POLICY_OPPORTUNISTIC);
+	config_free(c);
+
+	/* a bad smart-host is reported once, not again by direct-first */
+	c = parse_str("smart-host bad..test\ndirect-first yes\n", &m);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(m.n, 1);
+	msgs_free(&m);
+
+	/* auth with outbound-tls no: fine when the block says its own tls */
+	c = parse_ok("outbound-tls no\nremote-domain a.test auth u p tls no\n"
+	    "remote-domain b.test auth u p tls require\n");
+	config_free(c);
+
+	/* expiry 0 is refused, but delay 0 with any expiry is fine */
+	c = parse_ok("delay-notification 0\nexpiration-timeout 1h\n"
+	    "local-delay-notification 59m\nlocal-expiration-timeout 1h\n");
+	config_free(c);
+}
+END_TEST
+
+static const struct {
+	const char	*s;
+	const char	*host;
+	int		 literal;
+	uint16_t	 port;
+} routes_ok[] = {
+	{ "relay.example.net", "relay.example.net", 0, 0 },
+	{ "relay.example.net:587", "relay.example.net", 0, 587 },
+	{ "Relay.Example.NET:1", "Relay.Example.NET", 0, 1 },
+	{ "localhost:65535", "localhost", 0, 65535 },
+	{ "[192.0.2.1]", "192.0.2.1", 1, 0 },
+	{ "[192.0.2.1]:2525", "192.0.2.1", 1, 2525 },
+	{ "192.0.2.1", "192.0.2.1", 1, 0 },
+	{ "192.0.2.1:25", "192.0.2.1", 1, 25 },
+	{ "[::1]", "::1", 1, 0 },
+	{ "[2001:db8::1]:587", "2001:db8::1", 1, 587 },
+	{ "[IPv6:2001:db8::1]:25", "2001:db8::1", 1, 25 },
+	{ "[::ffff:192.0.2.1]", "::ffff:192.0.2.1", 1, 0 },
+	{ "[ipv6:::1]", "::1", 1, 0 },
+};
+
+static const char *const routes_bad[] = {
+	"", ":25", "[]", "[]:25", "relay.test:", "relay.test:0", "relay.test:65536",
+	"relay.test:-1", "relay.test:+25", "relay.test: 25", "relay.test:25:26",
+	"relay..test", "-relay.test", "relay_x.test", "[relay.test]", "[192.0.2.1",
+	"[192.0.2.1]25", "[192.0.2.1]:", "[192.0.2.1]:0", "[192.0.2.256]", "::1",
+	"2001:db8::1:25", "[IPv6:192.0.2.1]x", "[IPv6:]", "[fe80::1%eth0]",
+	"[IPv6:192.0.2.1]", "[ipv6:::1]x", "[192.0.2.1]:25x", "[::1]:65536",
+};
+
+START_TEST(test_parse_route)
+{
+	struct route_conf r;
+	char why[512], longname[300];
+	size_t i;
+
+	for (i = 0; i < sizeof(routes_ok) / sizeof(routes_ok[0]); i++) {
+		ck_assert_msg(config_parse_route(routes_ok[i].s, &r, why, sizeof(why)) == 0,
+		    "%s: refused: %s", routes_ok[i].s, why);
+		ck_assert_str_eq(r.host, routes_ok[i].host);
+		ck_assert_int_eq(r.literal, routes_ok[i].literal);
+		ck_assert_uint_eq(r.port, routes_ok[i].port);
+	}
+	for (i = 0; i < sizeof(routes_bad) / sizeof(routes_bad[0]); i++) {
+		why[0] = '\0';
+		ck_assert_msg(config_parse_route(routes_bad[i], &r, why, sizeof(why)) == -1,
+		    "\"%s\": accepted", routes_bad[i]);
+		ck_assert_msg(why[0] != '\0', "\"%s\": no reason", routes_bad[i]);
+	}
+	/* a name longer than a domain may be */
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	ck_assert_int_eq(config_parse_route(longname, &r, why, sizeof(why)), -1);
+	/* a small why buffer is cut, never overrun */
+	ck_assert_int_eq(config_parse_route("relay.test:0", &r, why, 8), -1);
+	ck_assert_uint_le(strlen(why), 7);
+}
+END_TEST
+
+START_TEST(test_remote_domain_lookup)
+{
+	static const char text[] =
+	    "remote-domain *.example.com route [192.0.2.1]\n"
+	    "remote-domain *.sub.example.com route [192.0.2.2]\n"
+	    "remote-domain example.com route [192.0.2.3]\n"
+	    "remote-domain *.a.sub.example.com route [192.0.2.4]\n"
+	    "remote-domain b.sub.example.com route [192.0.2.5]\n"
+	    "remote-domain Other.Test hold\n";
+	static const struct {
+		const char	*domain;
+		const char	*host;	/* NULL: no block */
+	} cases[] = {
+		{ "example.com", "192.0.2.3" },		/* exact, not the wildcard */
+		{ "EXAMPLE.COM", "192.0.2.3" },
+		{ "example.com.", "192.0.2.3" },
+		{ "www.example.com", "192.0.2.1" },
+		{ "sub.example.com", "192.0.2.1" },	/* *.sub is strict subdomains */
+		{ "x.sub.example.com", "192.0.2.2" },	/* the longer suffix wins */
+		{ "x.y.sub.example.com", "192.0.2.2" },
+		{ "a.sub.example.com", "192.0.2.2" },
+		{ "z.a.sub.example.com", "192.0.2.4" },
+		{ "b.sub.example.com", "192.0.2.5" },	/* exact beats any wildcard */
+		{ "c.b.sub.example.com", "192.0.2.2" },	/* an exact one covers no subdomain */
+		{ "notexample.com", NULL },
+		{ "example.com.evil.test", NULL },
+		{ "com", NULL },
+		{ "", NULL },
+		{ "other.test", "" },
+		{ "x.other.test", NULL },
+	};
+	const struct remote_domain_conf *rd;
+	struct config *c;
+	size_t i;
+
+	c = parse_ok(text);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		rd = config_remote_domain(c, cases[i].domain);
+		if (cases[i].host == NULL) {
+			ck_assert_msg(rd == NULL, "%s: matched %s", cases[i].domain,
+			    rd ? rd->pattern : "");
+			continue;
+		}
+		ck_assert_msg(rd != NULL, "%s: no block", cases[i].domain);
+		ck_assert_msg(strcmp(rd->route.host, cases[i].host) == 0,
+		    "%s: got %s (%s), want %s", cases[i].domain, rd->pattern,
+		    rd->route.host, cases[i].host);
+	}
+	ck_assert_uint_eq(config_remote_domain(c, "other.test")->flags, RD_HOLD);
+	config_free(c);
+}
+END_TEST
+
+/* A statement in error leaves no remote-domain block behind, and all is freed. */
+START_TEST(test_remote_domain_errors)
+{
+	const struct remote_domain_conf *rd;
+	struct config *c;
+	struct msgs m;
+	char longpat[512], path[64], label[64];
+	FILE *fp;
+	int n;
+
+	c = parse_str("remote-domain a.test hold\nremote-domain b.test bogus\n"
+	    "remote-domain a.test\nremote-domain c.test auth u\n", &m);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(m.n, 3);
+	ck_assert(msg_matches(m.msg[0], 2, "unknown option \"bogus\""));
+	ck_assert(msg_matches(m.msg[1], 3, "already declared at line 1"));
+	ck_assert(msg_matches(m.msg[2], 4, "expected \"auth USER PASSWORD\""));
+	msgs_free(&m);
+
+	/* "*." and a domain of 255 octets do not fit: refused, not cut */
+	memset(label, 'a', 63);
+	label[63] = '\0';
+	snprintf(longpat, sizeof(longpat), "remote-domain *.%s.%s.%s.%s\n", label, label,
+	    label, label);
+	c = parse_str(longpat, &m);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(m.n, 1);
+	ck_assert(msg_matches(m.msg[0], 1, "remote-domain: pattern too long"));
+	msgs_free(&m);
+
+	/* lenient: the statements in error leave no block behind */
+	snprintf(path, sizeof(path), "/tmp/check_config_rd.%ld", (long)getpid());
+	fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fprintf(fp, "remote-domain a.test hold\nremote-domain b.test bogus\n"
+	    "remote-domain a.test helo\n%s", longpat);
+	fclose(fp);
+	c = config_load_lenient(path, collect, &m);
+	unlink(path);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(m.n, 3);
+	msgs_free(&m);
+	ck_assert_uint_eq(config_remote_domain(c, "a.test")->flags, RD_HOLD);
+	ck_assert_ptr_null(config_remote_domain(c, "b.test"));
+	ck_assert_ptr_null(config_remote_domain(c, "x.aaaa.test"));
+	n = 0;
+	TAILQ_FOREACH(rd, &c->remote_domains, entry)
+		n++;
+	ck_assert_int_eq(n, 1);
+	config_free(c);
+}
+END_TEST
+
 /* ---- the man page ------------------------------------------------------------------------ */
 
 /* 1 when some line of `text` is ".It Ic <kw>" followed by the end or a blank. */
@@ -1293,6 +1690,10 @@ config_suite(void)
 	tcase_add_test(tc, test_listen_tls);
 	tcase_add_test(tc, test_access_keywords);
 	tcase_add_test(tc, test_access_errors_free);
+	tcase_add_test(tc, test_outbound_defaults);
+	tcase_add_test(tc, test_outbound_keywords);
+	tcase_add_test(tc, test_remote_domain_lookup);
+	tcase_add_test(tc, test_remote_domain_errors);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("bad");
@@ -1313,6 +1714,7 @@ config_suite(void)
 	tc = tcase_create("units");
 	tcase_add_test(tc, test_parse_size);
 	tcase_add_test(tc, test_parse_time);
+	tcase_add_test(tc, test_parse_route);
 	tcase_add_test(tc, test_local_domain);
 	suite_add_tcase(s, tc);
 
