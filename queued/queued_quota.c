@@ -89,7 +89,7 @@ quota_check(void)
 	producer_drop_state(over);
 	rescan_schedule();
 	if (!over)
-		store_queue_run();
+		sched_local_resume();
 }
 
 static void
