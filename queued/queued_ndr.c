@@ -248,6 +248,9 @@ ndr_compose(const struct ndr_info *n, int outfd, char *why, size_t whysz)
 	/* At most 70 characters (RFC 2046 5.1.1); the fresh id makes it unique. */
 	snprintf(boundary, sizeof(boundary), "=_%s.report", n->id);
 	rfc5322_date(n->now, date, sizeof(date));
+	/* Its own trace field, as a message made here (RFC 5321 4.4). */
+	evbuffer_add_printf(b, "Received: by %s (Mailroot) id %s;\r\n\t%s\r\n",
+	    n->hostname, n->id, date);
 	evbuffer_add_printf(b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
 	    n->hostname);
 	evbuffer_add_printf(b, "To: <%s>\r\n", o->sender);
