@@ -134,7 +134,7 @@ unxtext(const char *x, int utf8, char *buf, size_t bufsz)
 
 /* The human-readable part: what happened, to whom, and what the server said. */
 static void
-add_text(struct evbuffer *b, const struct ndr_info *n)
+add_text(struct evbuffer *b, const struct ndr_info *n, int full)
 {
 	char date[64];
 	size_t i;
@@ -143,7 +143,8 @@ add_text(struct evbuffer *b, const struct ndr_info *n)
 	if (n->kind == NDR_FAILED)
 		evbuffer_add_printf(b,
 		    "I'm sorry to have to inform you that your message could not\r\n"
-		    "be delivered to one or more recipients.  It is attached below.\r\n\r\n");
+		    "be delivered to one or more recipients.  %s\r\n\r\n",
+		    full ? "It is attached below." : "Its header is attached below.");
 	else {
 		rfc5322_date(n->retry_until, date, sizeof(date));
 		evbuffer_add_printf(b,
@@ -155,9 +156,11 @@ add_text(struct evbuffer *b, const struct ndr_info *n)
 	for (i = 0; i < n->nrcpts; i++) {
 		const struct ndr_rcpt *r = &n->rcpts[i];
 
-		evbuffer_add_printf(b, "<%s>: %s%s%s\r\n", r->addr,
-		    r->remote_mta ? "host " : "", r->remote_mta ? r->remote_mta : "",
-		    r->remote_mta ? " said: " : "");
+		if (r->remote_mta)
+			evbuffer_add_printf(b, "<%s>: host %s said:\r\n", r->addr,
+			    r->remote_mta);
+		else
+			evbuffer_add_printf(b, "<%s>:\r\n", r->addr);
 		evbuffer_add_printf(b, "    %s (status %s)\r\n",
 		    r->diag ? r->diag : "no reply", r->status);
 	}
@@ -269,7 +272,7 @@ ndr_compose(const struct ndr_info *n, int outfd, char *why, size_t whysz)
 
 	evbuffer_add_printf(b, "--%s\r\nContent-Description: Notification\r\n"
 	    "Content-Type: text/plain; charset=us-ascii\r\n\r\n", boundary);
-	add_text(b, n);
+	add_text(b, n, full);
 	evbuffer_add_printf(b, "\r\n--%s\r\nContent-Description: Delivery report\r\n"
 	    "Content-Type: message/%sdelivery-status\r\n\r\n", boundary,
 	    o->smtputf8 ? "global-" : "");
