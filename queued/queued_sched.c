@@ -68,6 +68,7 @@ struct entry {
 	struct run	*run;		/* a run is on */
 	int		 again;		/* made due while its run was on (ETRN) */
 	int		 local_wait;	/* local recipients wait (Drop/ quota or error) */
+	int		 parked;	/* remote recipients wait for a deliverd link */
 	char		**domains;	/* remote domains with pending recipients */
 	size_t		 ndomains;
 	char		**released;	/* held domains released by ETRN for one run */
@@ -108,6 +109,7 @@ struct run {
 	int		 remote_tried;	/* some batch was answered */
 	int		 counted;	/* env.attempts includes this run */
 	int		 local_deferred;
+	int		 no_deliverd;	/* remote recipients not sent: no link */
 	int		 reports;	/* reports being committed */
 	int		 report_failed;
 	char		**released;
@@ -123,6 +125,7 @@ static struct event *timer;
 static struct ipc *deliverd;
 static uint32_t batch_seq;
 static unsigned nruns;
+static size_t nparked;		/* entries with `parked` set */
 
 static void run_finish(struct run *);
 static void run_done(struct run *);
@@ -664,9 +667,25 @@ sched_deliverd(struct ipc *ipc)
 	}
 	TAILQ_FOREACH(b, &unsent, link)
 		n++;
-	if (n > 0)
-		log_info("deliverd linked: sending %zu waiting batches", n);
+	if (n > 0 || nparked > 0)
+		log_info("deliverd linked: sending %zu waiting batches, %zu messages due",
+		    n, nparked);
 	send_unsent();
+	if (nparked > 0) {
+		struct entry *e;
+		int64_t now = time(NULL);
+
+		TAILQ_FOREACH(e, &entries, all)
+			if (e->parked) {
+				e->parked = 0;
+				if (e->run != NULL)
+					e->again = 1;
+				else
+					entry_wait(e, now);
+			}
+		nparked = 0;
+		sched_arm();
+	}
 }
 
 /* Group the pending remote recipients by domain into batches. */
@@ -832,6 +851,10 @@ run_start(struct entry *e)
 	r->e = e;
 	e->run = r;
 	e->again = 0;
+	if (e->parked) {
+		e->parked = 0;
+		nparked--;
+	}
 	r->released = e->released;
 	r->nreleased = e->nreleased;
 	e->released = NULL;
@@ -851,6 +874,12 @@ run_start(struct entry *e)
 		log_warnx("%s: out of memory: remote delivery deferred", r->env.id);
 		drop_batches(r);
 		r->local_deferred = 1;
+	}
+	/* No deliverd: not attempted; the message is due when one links. */
+	if (deliverd == NULL && !TAILQ_EMPTY(&r->batches)) {
+		log_debug("%s: no link to deliverd: remote delivery waits", r->env.id);
+		drop_batches(r);
+		r->no_deliverd = 1;
 	}
 	if (TAILQ_EMPTY(&r->batches)) {
 		run_finish(r);
@@ -1054,8 +1083,9 @@ next_attempt(const struct run *r)
 			continue;
 		if (is_local(m->rcpts[i].addr))
 			local = 1;
-		else if ((rd = config_remote_domain(env->conf, rcpt_domain(m->rcpts[i].addr,
-		    d, sizeof(d)))) == NULL || !(rd->flags & RD_HOLD))
+		else if (!r->no_deliverd && ((rd = config_remote_domain(env->conf,
+		    rcpt_domain(m->rcpts[i].addr, d, sizeof(d)))) == NULL ||
+		    !(rd->flags & RD_HOLD)))
 			remote = 1;
 		/* A held recipient still expires, and is still reported late. */
 		if ((k = expiration(m->rcpts[i].addr)) != 0 && m->arrival + k < next)
@@ -1108,6 +1138,10 @@ run_done(struct run *r)
 	if (store_save(&r->env) == -1)
 		next = r->now + env->conf->retry_interval[0];
 	entry_domains(e, &r->env);
+	if (r->no_deliverd && !e->parked) {
+		e->parked = 1;
+		nparked++;
+	}
 wait:
 	if (e->again)
 		next = r->now;

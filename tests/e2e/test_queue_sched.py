@@ -140,3 +140,58 @@ def test_hop_count_null_sender_to_badmail(suite):
     bad = open(suite.path("Badmail", qid + ".BAD"), "rb").read()
     assert b"Subject: outbound" in bad, bad[:200]
     assert not suite.find_drop_containing(b"multipart/report"), "an NDR of an NDR"
+
+
+def age_envelope(suite, qid, seconds):
+    """Stop the suite and make the queued message `seconds` older, due now."""
+    suite.stop()
+    path = suite.path("Queue", qid + ".env")
+    text = open(path).read()
+    arrival = int(re.search(r"^arrival (\d+)$", text, re.M).group(1))
+    text = re.sub(r"^arrival \d+$", "arrival %d" % (arrival - seconds), text, flags=re.M)
+    text = re.sub(r"^next-attempt \d+$", "next-attempt 0", text, flags=re.M)
+    with open(path, "w") as f:
+        f.write(text)
+    suite.start()
+
+
+@options(conf=RELAY)
+def test_expired_recipient_reported(suite):
+    qid = suite.send(SENDER, ["hang@remote.example", "erin@" + DOMAIN], MESSAGE)
+    suite.wait_drop(qid)
+    wait_for(lambda: os.path.exists(suite.path("Queue", qid + ".env")), 5, "queued")
+    age_envelope(suite, qid, 3 * 86400)     # expiration-timeout is 2d
+    ndr = wait_for(lambda: suite.find_drop_containing(b"Status: 4.4.7"), 15, "the NDR")[0]
+    c = ndr.content
+    assert b"Final-Recipient: rfc822; hang@remote.example" in c, c
+    assert b"Action: failed" in c, c
+    assert b"erin@" not in c.split(b"message/delivery-status")[1].split(b"\r\n--")[0], c
+    suite.wait_queue_empty(timeout=10)
+    assert re.search(r"%s status=expired to=<hang@remote.example> relay=none dsn=4.4.7 "
+                     % qid, suite.log_text()), suite.log_tail()
+
+
+@options(conf=RELAY)
+def test_delay_notice_once(suite):
+    qid = suite.send(SENDER, ["temp@remote.example"], MESSAGE)
+    wait_for(lambda: os.path.exists(suite.path("Queue", qid + ".env")), 5, "queued")
+    age_envelope(suite, qid, 13 * 3600)     # delay-notification is 12h
+    time.sleep(0.5)
+    if re.search(r"%s status=(sent|bounced) " % qid, suite.log_text()):
+        raise Skip("deliverd settled the message")
+    if re.search(r"deliverd gone: \d+ batches in flight", suite.log_text()):
+        # the batch waits for a deliverd that answers (the placeholder does not)
+        raise Skip("deliverd dropped its link with the batch in flight")
+    notice = wait_for(lambda: suite.find_drop_containing(b"Action: delayed"), 15,
+                      "the delay notice")
+    c = notice[0].content
+    for want in (b"Final-Recipient: rfc822; temp@remote.example", b"Will-Retry-Until: ",
+                 b"Content-Type: text/rfc822-headers", b"Subject: outbound"):
+        assert want in c, "delay notice lacks %r:\n%s" % (want, c.decode("utf-8", "replace"))
+    assert b"body line" not in c, "a delay notice returns only the header"
+    wait_for(lambda: "delay-notified yes" in open(suite.path("Queue", qid + ".env")).read(),
+             5, "delay-notified recorded")
+    # once only: the next run sends none
+    age_envelope(suite, qid, 0)
+    time.sleep(1)
+    assert len(suite.find_drop_containing(b"Action: delayed")) == 1, "a second delay notice"
