@@ -69,7 +69,7 @@ void	quota_configure(const struct config *);
 void	quota_add(uint64_t size);
 int	quota_over(void);
 
-/* queued_store.c: the one way in, group commit, queue runs */
+/* queued_store.c: the one way in, group commit, the files of Queue/ */
 int	store_init(char *why, size_t whysz);
 void	store_open(struct producer *, uint32_t reqid);
 void	store_commit(struct producer *, struct ipc_msg *);

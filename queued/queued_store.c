@@ -1,5 +1,5 @@
 /*
- * queued_store.c - the one way in, group commit, and queue runs (queued).
+ * queued_store.c - the one way in, group commit, Queue/ files (queued).
  *
  * A producer asks to open a message and gets a descriptor of a new file in
  * Queue/tmp/; it writes the content there and sends the envelope.  Commits
@@ -800,7 +800,7 @@ store_queue_run(void)
 	DIR *d;
 
 	if ((dfd = dup(qdirs.queue)) == -1 || (d = fdopendir(dfd)) == NULL) {
-		log_warn("queue run");
+		log_warn("recovery walk of Queue/");
 		if (dfd != -1)
 			close(dfd);
 		return;
