@@ -40,6 +40,7 @@ envelope_add_rcpt(struct envelope *e, const char *addr, enum rcpt_state st)
 	e->rcpts[e->nrcpts].state = st;
 	e->rcpts[e->nrcpts].notify = 0;
 	e->rcpts[e->nrcpts].orcpt = NULL;
+	e->rcpts[e->nrcpts].error = NULL;
 	e->nrcpts++;
 	return 0;
 }
@@ -59,6 +60,47 @@ envelope_rcpt_dsn(struct envelope *e, uint32_t notify, const char *orcpt)
 	r->orcpt = o;
 	r->notify = notify & DSN_NOTIFY_MASK;
 	return 0;
+}
+
+int
+envelope_rcpt_error(struct envelope *e, size_t i, const char *text)
+{
+	char *t = NULL;
+	size_t n, k;
+
+	if (i >= e->nrcpts)
+		return -1;
+	if (text != NULL && text[0] != '\0') {
+		n = strnlen(text, ENVELOPE_ERROR_MAX);
+		if ((t = malloc(n + 1)) == NULL)
+			return -1;
+		for (k = 0; k < n; k++)
+			t[k] = (unsigned char)text[k] < 0x20 ||
+			    (unsigned char)text[k] > 0x7e ? '?' : text[k];
+		t[n] = '\0';
+		/* A trailing space would not survive the file's form. */
+		while (n > 0 && t[n - 1] == ' ')
+			t[--n] = '\0';
+		if (n == 0) {
+			free(t);
+			t = NULL;
+		}
+	}
+	free(e->rcpts[i].error);
+	e->rcpts[i].error = t;
+	return 0;
+}
+
+/* Printable US-ASCII, not empty, at most ENVELOPE_ERROR_MAX octets. */
+static int
+error_valid(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++, n++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return 0;
+	return n > 0 && n <= ENVELOPE_ERROR_MAX;
 }
 
 static const char *const body_names[] = { "", "7bit", "8bitmime", "binarymime" };
@@ -84,6 +126,11 @@ envelope_format(const struct envelope *e, struct evbuffer *out)
 		return -1;
 	if (e->envid && evbuffer_add_printf(out, "envid %s\n", e->envid) < 0)
 		return -1;
+	if (e->delay_notified && evbuffer_add_printf(out, "delay-notified yes\n") < 0)
+		return -1;
+	if (e->last_attempt != 0 && evbuffer_add_printf(out, "last-attempt %" PRId64
+	    "\n", e->last_attempt) < 0)
+		return -1;
 	for (i = 0; i < e->nrcpts; i++) {
 		if (evbuffer_add_printf(out, "rcpt %s <%s>\n",
 		    rcpt_state_name(e->rcpts[i].state), e->rcpts[i].addr) < 0)
@@ -93,6 +140,9 @@ envelope_format(const struct envelope *e, struct evbuffer *out)
 			return -1;
 		if (e->rcpts[i].orcpt &&
 		    evbuffer_add_printf(out, "orcpt %s\n", e->rcpts[i].orcpt) < 0)
+			return -1;
+		if (e->rcpts[i].error &&
+		    evbuffer_add_printf(out, "error %s\n", e->rcpts[i].error) < 0)
 			return -1;
 	}
 	return evbuffer_add(out, "end\n", 4);
@@ -108,6 +158,7 @@ envelope_free(struct envelope *e)
 	for (i = 0; i < e->nrcpts; i++) {
 		free(e->rcpts[i].addr);
 		free(e->rcpts[i].orcpt);
+		free(e->rcpts[i].error);
 	}
 	free(e->rcpts);
 	memset(e, 0, sizeof(*e));
@@ -150,11 +201,12 @@ parse_addr(const char *s, int allow_null)
 int
 envelope_parse(const char *buf, size_t len, struct envelope *e, char *err, size_t errsz)
 {
-	char line[DSN_ORCPT_MAX + SMTP_PATH_MAX + 64], *val;
+	char line[ENVELOPE_ERROR_MAX + DSN_ORCPT_MAX + SMTP_PATH_MAX + 64], *val;
 	const char *p = buf, *end = buf + len, *nl;
 	int lineno = 0, seen_end = 0, seen_id = 0, seen_sender = 0;
 	int seen_arrival = 0, seen_attempts = 0, seen_next = 0;
 	int seen_body = 0, seen_utf8 = 0, seen_ret = 0, seen_notify = 0, seen_orcpt = 0;
+	int seen_delay = 0, seen_last = 0, seen_error = 0;
 	uint32_t notify;
 	enum rcpt_state st;
 	int64_t v;
@@ -240,7 +292,7 @@ envelope_parse(const char *buf, size_t len, struct envelope *e, char *err, size_
 				return -1;
 			}
 			free(addr);
-			seen_notify = seen_orcpt = 0;
+			seen_notify = seen_orcpt = seen_error = 0;
 		} else if (strcmp(line, "notify") == 0) {
 			/* belongs to the rcpt line just before */
 			if (e->nrcpts == 0 || seen_notify++ ||
@@ -250,6 +302,17 @@ envelope_parse(const char *buf, size_t len, struct envelope *e, char *err, size_
 		} else if (strcmp(line, "orcpt") == 0) {
 			if (e->nrcpts == 0 || seen_orcpt++ || !dsn_orcpt_valid(val, 1) ||
 			    (e->rcpts[e->nrcpts - 1].orcpt = strdup(val)) == NULL)
+				goto bad;
+		} else if (strcmp(line, "error") == 0) {
+			if (e->nrcpts == 0 || seen_error++ || !error_valid(val) ||
+			    (e->rcpts[e->nrcpts - 1].error = strdup(val)) == NULL)
+				goto bad;
+		} else if (strcmp(line, "delay-notified") == 0) {
+			if (seen_delay++ || strcmp(val, "yes") != 0)
+				goto bad;
+			e->delay_notified = 1;
+		} else if (strcmp(line, "last-attempt") == 0) {
+			if (seen_last++ || parse_i64(val, &e->last_attempt) == -1)
 				goto bad;
 		} else if (strcmp(line, "body") == 0) {
 			for (i = 1; i < sizeof(body_names) / sizeof(body_names[0]); i++)

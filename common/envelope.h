@@ -15,11 +15,16 @@
  *	rcpt pending <bob@example.test>
  *	notify success,failure
  *	orcpt rfc822;bob@example.test
+ *	error 451 4.3.0 mx.example.test[192.0.2.1]: try again later
+ *	delay-notified yes
+ *	last-attempt 1763900900
  *	end
  * The final "end" line tells a whole file from a torn one.  The lines body,
- * smtputf8, ret and envid (once each, anywhere before "end") and notify and
- * orcpt (after the rcpt line they belong to) appear only when the message
- * has them: files without them are valid.  ENVID and ORCPT are kept in their
+ * smtputf8, ret, envid, delay-notified and last-attempt (once each, anywhere
+ * before "end") and notify, orcpt and error (after the rcpt line they belong
+ * to) appear only when the message has them: files without them are valid.
+ * An error is the last failure of that recipient, printable US-ASCII on one
+ * line of at most ENVELOPE_ERROR_MAX octets.  ENVID and ORCPT are kept in their
  * xtext form (RFC 3461), as they are passed on.
  */
 #ifndef MR_ENVELOPE_H
@@ -40,6 +45,7 @@ enum envelope_body {
 
 #define ENVELOPE_VERSION	1
 #define ENVELOPE_MAX_SIZE	(4 * 1024 * 1024)
+#define ENVELOPE_ERROR_MAX	1024	/* an error line's text */
 
 enum rcpt_state {
 	RCPT_PENDING = 0,	/* still to deliver */
@@ -52,6 +58,7 @@ struct envelope_rcpt {
 	enum rcpt_state	 state;
 	uint32_t	 notify;	/* DSN_NOTIFY_* bits; 0: not given */
 	char		*orcpt;		/* ORCPT "type;xtext", or NULL */
+	char		*error;		/* the last error (one line), or NULL */
 };
 
 struct envelope {
@@ -67,6 +74,9 @@ struct envelope {
 	int			 smtputf8;
 	int			 ret;		/* enum dsn_ret */
 	char			*envid;		/* ENVID xtext, or NULL */
+	/* delivery history (queued) */
+	int			 delay_notified;	/* the delay notice went out */
+	int64_t			 last_attempt;		/* 0: never attempted */
 };
 
 /* Add a recipient (copied); -1 on allocation failure. */
@@ -76,6 +86,11 @@ int	envelope_add_rcpt(struct envelope *, const char *addr, enum rcpt_state);
  * NULL); -1 on allocation failure.
  */
 int	envelope_rcpt_dsn(struct envelope *, uint32_t notify, const char *orcpt);
+/*
+ * Record the last error of recipient i (copied; made one printable line and
+ * cut at ENVELOPE_ERROR_MAX); NULL clears it.  -1 on allocation failure.
+ */
+int	envelope_rcpt_error(struct envelope *, size_t i, const char *text);
 /* Append the file form of the envelope to `out`. */
 int	envelope_format(const struct envelope *, struct evbuffer *out);
 /*

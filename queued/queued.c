@@ -4,6 +4,10 @@
  * queued alone writes Queue/, Drop/ and Badmail/.  Its producers, smtpd and
  * pickupd, are less privileged and untrusted: every request is checked
  * (queued_store.c), and a producer that breaks the protocol is dropped.
+ * deliverd is linked too, but it is no producer: it gets DELIVER_BATCH and
+ * answers with results (queued_sched.c).  It faces the network from a
+ * chroot, so it is untrusted as well: a result that does not match a batch
+ * in flight drops its link.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +19,10 @@
 #include "ipc.h"
 #include "log.h"
 #include "queued.h"
+#include "smtp_parse.h"
 
 static struct producer producers[PROC_MAX];
+static struct ipc *deliverd;
 
 void
 producer_reply_failed(struct producer *p, uint32_t reqid, int temporary,
@@ -45,6 +51,43 @@ producer_drop_state(int over)
 	ipc_send(p->ipc, &m);
 }
 
+/*
+ * ETRN (RFC 1985) from smtpd, which has checked that the client may ask:
+ * "domain" or "@domain" (that domain and its subdomains); "#queue" names
+ * nothing here.  Answers the number of messages made due.
+ */
+static void
+producer_etrn(struct producer *p, struct ipc_msg *msg)
+{
+	char d[SMTP_DOMAIN_MAX + 1], ed[64];
+	const char *arg, *dom;
+	struct mbuf m;
+	uint32_t n = 0;
+	size_t i;
+	int sub;
+
+	if (p->id != PROC_SMTPD || m_get_str(msg, &arg, SMTP_DOMAIN_MAX + 1) == -1 ||
+	    m_end(msg) == -1) {
+		log_warnx("%s sent a malformed ETRN: dropping the link", proc_name(p->id));
+		ipc_close(p->ipc);
+		return;
+	}
+	sub = arg[0] == '@';
+	dom = arg + sub;
+	for (i = 0; dom[i] != '\0' && i < sizeof(d) - 1; i++)
+		d[i] = dom[i] >= 'A' && dom[i] <= 'Z' ? (char)(dom[i] - 'A' + 'a') : dom[i];
+	d[i] = '\0';
+	if (dom[i] == '\0' && smtp_domain_valid(d, 0))
+		n = sched_etrn(d, sub);
+	else {
+		log_escape(ed, sizeof(ed), arg, strlen(arg));
+		log_info("etrn domain=\"%s\" refused: not a domain", ed);
+	}
+	m_init(&m, PRODUCER_ETRN_RESULT, msg->id);
+	m_add_u32(&m, n);
+	ipc_send(p->ipc, &m);
+}
+
 /* One handler per request type a producer may send. */
 static const struct {
 	uint32_t	 type;
@@ -53,6 +96,7 @@ static const struct {
 	{ QUEUE_MSG_COMMIT,	store_commit },
 	{ QUEUE_MSG_ABORT,	store_abort },
 	{ QUEUE_BADMAIL,	badmail_from_producer },
+	{ QUEUE_ETRN,		producer_etrn },
 };
 
 static void
@@ -89,11 +133,58 @@ producer_closed(struct ipc *ipc, void *arg)
 	store_producer_gone(p);
 }
 
+/* deliverd sends only results; anything else, or a bad one, drops it. */
+static void
+deliverd_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
+{
+	(void)arg;
+	if (msg->type == QUEUE_DELIVERY_RESULT && sched_result(msg) == 0)
+		return;
+	log_warnx("deliverd sent a bad or unexpected %s: dropping the link",
+	    proto_type_name(msg->type));
+	ipc_close(ipc);
+}
+
+static void
+deliverd_closed(struct ipc *ipc, void *arg)
+{
+	(void)arg;
+	if (ipc != deliverd)
+		return;
+	log_info("link to deliverd closed: batches in flight wait for the next one");
+	deliverd = NULL;
+	sched_deliverd(NULL);
+}
+
+static void
+deliverd_link(int fd)
+{
+	struct ipc *old = deliverd;
+
+	deliverd = NULL;
+	if (old != NULL) {
+		ipc_close(old);
+		sched_deliverd(NULL);
+	}
+	if ((deliverd = ipc_new(env->base, fd, "deliverd", deliverd_dispatch,
+	    deliverd_closed, NULL)) == NULL) {
+		log_warnx("cannot link to deliverd");
+		close(fd);
+		return;
+	}
+	log_debug("link to deliverd up");
+	sched_deliverd(deliverd);
+}
+
 static void
 queued_peer(enum proc_id id, int fd)
 {
 	struct producer *p;
 
+	if (id == PROC_DELIVERD) {
+		deliverd_link(fd);
+		return;
+	}
 	if (id != PROC_SMTPD && id != PROC_PICKUPD) {
 		log_warnx("unexpected peer %s", proc_name(id));
 		close(fd);
@@ -136,7 +227,7 @@ queued_config(struct config *c, const struct config *old, char *why, size_t whys
 static void
 queued_go(void)
 {
-	/* Deliver what a previous run committed but did not finish. */
+	/* Rebuild the schedule from what a previous run left in Queue/. */
 	store_queue_run();
 }
 

@@ -25,12 +25,21 @@ struct producer {
 
 enum qmsg_state { QMSG_OPEN, QMSG_COMMITTING };
 
-/* A message a producer is writing, or that waits in the commit batch. */
+/* Told whether an internal message (owner NULL) was committed. */
+typedef void (*qmsg_done_fn)(void *arg, int committed);
+
+/*
+ * A message a producer is writing, or that waits in the commit batch.  The
+ * owner is NULL for a message queued itself makes (an NDR): `done` is then
+ * called instead of a producer being answered.
+ */
 struct qmsg {
 	TAILQ_ENTRY(qmsg) entry;
 	char		 id[QUEUEID_LEN + 1];
 	int		 fd;		/* Queue/tmp/<id>.eml, read-write */
-	struct producer	*owner;
+	struct producer	*owner;		/* NULL: made by queued */
+	qmsg_done_fn	 done;
+	void		*done_arg;
 	uint32_t	 owner_gen;
 	uint32_t	 reqid;		/* the commit request, for the reply */
 	enum qmsg_state	 state;
@@ -60,13 +69,51 @@ void	quota_configure(const struct config *);
 void	quota_add(uint64_t size);
 int	quota_over(void);
 
-/* queued_store.c: the one way in, group commit, queue runs */
+/* queued_store.c: the one way in, group commit, the files of Queue/ */
 int	store_init(char *why, size_t whysz);
 void	store_open(struct producer *, uint32_t reqid);
 void	store_commit(struct producer *, struct ipc_msg *);
 void	store_abort(struct producer *, struct ipc_msg *);
 void	store_producer_gone(struct producer *);
+/* At start: rebuild the schedule from Queue/, clean up leftovers. */
 void	store_queue_run(void);
+/* A new message of queued's own in Queue/tmp/ (fd read-write); NULL on error. */
+struct qmsg *store_internal_open(void);
+/* Commit it (q->env filled) in the next batch; done() says how it went. */
+void	store_internal_commit(struct qmsg *, qmsg_done_fn, void *arg);
+/* Throw away a message of queued's own that was not committed. */
+void	store_internal_abort(struct qmsg *);
+/* Load a committed message: 0; -1 gone; -2 corrupt (quarantine it). */
+int	store_load(const char *id, struct envelope *, int *fdp);
+/* Load only the envelope of a committed message (same results). */
+int	store_load_envelope(const char *id, struct envelope *);
+/* Move a message whose envelope is unreadable to Badmail/. */
+void	store_quarantine(const char *id);
+/*
+ * Deliver the pending local recipients into Drop/ and make Drop/ durable;
+ * returns how many were delivered (states updated), *deferred set when some
+ * stay pending.
+ */
+size_t	store_deliver_local(struct envelope *, int fd, int *deferred);
+/* Record a message's envelope durably (tmp, fsync, rename); -1 on error. */
+int	store_save(const struct envelope *);
+/* Remove a finished message from Queue/. */
+void	store_remove(const char *id);
+
+/* queued_sched.c: the schedule of the messages in Queue/ */
+struct ipc;
+void	sched_init(void);
+/* A message is in Queue/ with pending recipients (committed, or found at start). */
+void	sched_add(const struct envelope *);
+/* The link to deliverd is up (ipc) or gone (NULL). */
+void	sched_deliverd(struct ipc *);
+/* A QUEUE_DELIVERY_RESULT from deliverd; -1 when it breaks the protocol. */
+int	sched_result(struct ipc_msg *);
+/* ETRN: release `domain` (and its subdomains with `subdomains`); messages. */
+uint32_t sched_etrn(const char *domain, int subdomains);
+/* Drop/ is under its quota again: local recipients waiting are due now. */
+void	sched_local_resume(void);
+
 
 /* queued_drop.c: local delivery */
 /* Write Drop/<id>.eml for these recipients (IIS format), fsync'd; -1 with why. */
@@ -81,6 +128,7 @@ int	drop_sync(void);
 void	drop_cleanup(void);
 
 /* queued_badmail.c */
+/* Write Badmail/<id>.BAD (the content) and <id>.BDR (why; may be several lines). */
 int	badmail_write(const char *id, int content_fd, const char *reason,
 	    char *why, size_t whysz);
 void	badmail_from_producer(struct producer *, struct ipc_msg *);

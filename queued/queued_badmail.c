@@ -59,7 +59,8 @@ int
 badmail_write(const char *id, int content_fd, const char *reason, char *why,
     size_t whysz)
 {
-	char name[QUEUEID_LEN + 8], report[2048], date[64];
+	char name[QUEUEID_LEN + 8], *report, date[64];
+	size_t reportsz = strlen(reason) + CONF_NAME_MAX + 256;
 	struct tm tm;
 	time_t now = time(NULL);
 	int truncated = 0;
@@ -71,15 +72,21 @@ badmail_write(const char *id, int content_fd, const char *reason, char *why,
 	}
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	snprintf(report, sizeof(report),
+	if ((report = malloc(reportsz)) == NULL) {
+		snprintf(why, whysz, "out of memory");
+		return -1;
+	}
+	snprintf(report, reportsz,
 	    "Queue-ID: %s\r\nDate: %s\r\nReporting-MTA: %s\r\nReason: %s\r\n%s",
 	    id, date, env->conf->hostname, reason,
 	    truncated ? "Note: the .BAD copy was truncated at 64 MiB.\r\n" : "");
 	snprintf(name, sizeof(name), "%s.BDR", id);
 	if (write_one(name, -1, report, &truncated) == -1) {
 		snprintf(why, whysz, "Badmail/%s: %s", name, strerror(errno));
+		free(report);
 		return -1;
 	}
+	free(report);
 	if (fsync(qdirs.badmail) == -1) {
 		snprintf(why, whysz, "fsync Badmail/: %s", strerror(errno));
 		return -1;

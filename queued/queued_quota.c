@@ -7,7 +7,7 @@
  * while over the quota, so that room made by a consumer is seen at once).
  * At or over drop-quota, local delivery is deferred (the messages stay in
  * Queue/) and smtpd is told, so it answers RCPT for local domains with
- * 452 4.2.2; back under, smtpd is told and a queue run delivers what
+ * 452 4.2.2; back under, smtpd is told and the scheduler delivers what
  * waited.  Trust boundary: none crossed here; Drop/ is queued's own folder,
  * read with fstatat() without following links.
  */
@@ -89,7 +89,7 @@ quota_check(void)
 	producer_drop_state(over);
 	rescan_schedule();
 	if (!over)
-		store_queue_run();
+		sched_local_resume();
 }
 
 static void

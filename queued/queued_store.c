@@ -1,5 +1,5 @@
 /*
- * queued_store.c - the one way in, group commit, and queue runs (queued).
+ * queued_store.c - the one way in, group commit, Queue/ files (queued).
  *
  * A producer asks to open a message and gets a descriptor of a new file in
  * Queue/tmp/; it writes the content there and sends the envelope.  Commits
@@ -7,6 +7,11 @@
  * envelope file is fsync'd, renamed into Queue/, and Queue/ is fsync'd once;
  * only then does each producer hear that its message is committed, and only
  * then may it say 250 or remove a Pickup file.
+ *
+ * queued itself is a producer too: an NDR or delay notice is made in
+ * Queue/tmp/ and joins the same batch (store_internal_*), with a callback
+ * instead of a reply.  At start, the walk of Queue/ rebuilds the schedule
+ * (queued_sched.c), which from then on is fed by every commit.
  *
  * Trust boundary: producers are untrusted.  A queue id must be one this
  * producer opened; sender and recipients must be valid mailboxes; counts are
@@ -38,16 +43,14 @@
 
 #define MAX_OPEN_PER_PRODUCER	4096
 #define MAX_RCPTS_PER_MESSAGE	100000
-#define QUEUE_RUN_INTERVAL	60	/* seconds: retry of local delivery */
 
 struct queued_dirs qdirs = { -1, -1, -1, -1 };
 
 static struct qmsg_list open_msgs = TAILQ_HEAD_INITIALIZER(open_msgs);
 static struct qmsg_list batch = TAILQ_HEAD_INITIALIZER(batch);
-static struct event *flush_ev, *run_ev;
+static struct event *flush_ev;
 
 static void flush_cb(evutil_socket_t, short, void *);
-static void run_cb(evutil_socket_t, short, void *);
 
 static int
 open_dir(const char *sub, char *why, size_t whysz)
@@ -91,8 +94,6 @@ clean_dir(int dirfd, const char *what)
 int
 store_init(char *why, size_t whysz)
 {
-	struct timeval tv = { QUEUE_RUN_INTERVAL, 0 };
-
 	if ((qdirs.queue = open_dir(MR_QUEUE, why, whysz)) == -1 ||
 	    (qdirs.tmp = open_dir(MR_QUEUE_TMP, why, whysz)) == -1 ||
 	    (qdirs.drop = open_dir(MR_DROP, why, whysz)) == -1 ||
@@ -103,8 +104,7 @@ store_init(char *why, size_t whysz)
 	flush_ev = event_new(env->base, -1, 0, flush_cb, NULL);
 	/* Lower priority: runs after every pending request of this turn. */
 	event_priority_set(flush_ev, 1);
-	run_ev = event_new(env->base, -1, EV_PERSIST, run_cb, NULL);
-	evtimer_add(run_ev, &tv);
+	sched_init();
 	return 0;
 }
 
@@ -134,22 +134,16 @@ qmsg_discard(struct qmsg *q)
 	qmsg_free(q);
 }
 
-void
-store_open(struct producer *p, uint32_t reqid)
+/* A new message with a fresh id and its content file in Queue/tmp/. */
+static struct qmsg *
+qmsg_new(void)
 {
 	char name[QUEUEID_LEN + 8];
 	struct qmsg *q;
-	struct mbuf m;
-	int wfd, tries;
+	int tries, saved;
 
-	if (p->nopen >= MAX_OPEN_PER_PRODUCER) {
-		producer_reply_failed(p, reqid, 1, "too many messages open");
-		return;
-	}
-	if ((q = calloc(1, sizeof(*q))) == NULL) {
-		producer_reply_failed(p, reqid, 1, "out of memory");
-		return;
-	}
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return NULL;
 	for (tries = 0; tries < 5; tries++) {
 		queueid_new(q->id);
 		snprintf(name, sizeof(name), "%s.eml", q->id);
@@ -158,12 +152,35 @@ store_open(struct producer *p, uint32_t reqid)
 			break;
 	}
 	if (q->fd == -1) {
+		saved = errno;
 		log_warn("open Queue/tmp/%s", name);
-		producer_reply_failed(p, reqid, 1, errno == ENOSPC || errno == EDQUOT ?
-		    "insufficient system storage" : "cannot create queue file");
 		free(q);
+		errno = saved;
+		return NULL;
+	}
+	q->envfd = q->dropfd = -1;
+	return q;
+}
+
+void
+store_open(struct producer *p, uint32_t reqid)
+{
+	char name[QUEUEID_LEN + 8];
+	struct qmsg *q;
+	struct mbuf m;
+	int wfd;
+
+	if (p->nopen >= MAX_OPEN_PER_PRODUCER) {
+		producer_reply_failed(p, reqid, 1, "too many messages open");
 		return;
 	}
+	if ((q = qmsg_new()) == NULL) {
+		producer_reply_failed(p, reqid, 1, errno == ENOSPC || errno == EDQUOT ?
+		    "insufficient system storage" : errno == ENOMEM ? "out of memory" :
+		    "cannot create queue file");
+		return;
+	}
+	snprintf(name, sizeof(name), "%s.eml", q->id);
 	/*
 	 * The producer gets a duplicate of the descriptor: it can reach no
 	 * other file, and reading back what it wrote itself gives it nothing.
@@ -175,7 +192,6 @@ store_open(struct producer *p, uint32_t reqid)
 		qmsg_discard(q);
 		return;
 	}
-	q->envfd = q->dropfd = -1;
 	q->owner = p;
 	q->owner_gen = p->gen;
 	q->state = QMSG_OPEN;
@@ -281,6 +297,37 @@ store_producer_gone(struct producer *p)
 	p->nopen = 0;
 }
 
+struct qmsg *
+store_internal_open(void)
+{
+	struct qmsg *q;
+
+	if ((q = qmsg_new()) == NULL)
+		return NULL;
+	q->state = QMSG_OPEN;
+	return q;
+}
+
+void
+store_internal_commit(struct qmsg *q, qmsg_done_fn done, void *arg)
+{
+	q->owner = NULL;
+	q->done = done;
+	q->done_arg = arg;
+	strlcpy(q->env.id, q->id, sizeof(q->env.id));
+	q->env.arrival = time(NULL);
+	q->state = QMSG_COMMITTING;
+	TAILQ_INSERT_TAIL(&batch, q, entry);
+	if (!event_pending(flush_ev, EV_TIMEOUT, NULL))
+		event_active(flush_ev, EV_TIMEOUT, 0);
+}
+
+void
+store_internal_abort(struct qmsg *q)
+{
+	qmsg_discard(q);
+}
+
 /*
  * Write an envelope file.  With fdp NULL it is fsync'd and closed; else its
  * writeback is started and the open descriptor left for the caller to fsync.
@@ -359,33 +406,84 @@ out:
 	return n > 0;
 }
 
-/* After Drop/ is durable: remove a finished message, or record progress. */
-static void
+size_t
+store_deliver_local(struct envelope *e, int fd, int *deferred)
+{
+	enum rcpt_state *was;
+	size_t i, n = 0;
+
+	*deferred = 0;
+	if ((was = reallocarray(NULL, e->nrcpts, sizeof(*was))) == NULL) {
+		*deferred = 1;
+		return 0;
+	}
+	for (i = 0; i < e->nrcpts; i++)
+		was[i] = e->rcpts[i].state;
+	if (deliver_local(e, fd) && drop_sync() == -1) {
+		/* Not durable: as if not delivered (a retry may duplicate). */
+		log_warn("%s: fsync Drop/ (local delivery will be retried)", e->id);
+		for (i = 0; i < e->nrcpts; i++)
+			e->rcpts[i].state = was[i];
+	}
+	for (i = 0; i < e->nrcpts; i++) {
+		if (was[i] == RCPT_PENDING && e->rcpts[i].state == RCPT_DONE)
+			n++;
+		else if (e->rcpts[i].state == RCPT_PENDING &&
+		    config_is_local_rcpt(env->conf, e->rcpts[i].addr))
+			*deferred = 1;
+	}
+	free(was);
+	return n;
+}
+
+int
+store_save(const struct envelope *e)
+{
+	char name[QUEUEID_LEN + 8];
+
+	snprintf(name, sizeof(name), "%s.env", e->id);
+	if (write_envelope(qdirs.tmp, e, name, NULL) == -1 ||
+	    renameat(qdirs.tmp, name, qdirs.queue, name) == -1) {
+		log_warn("%s: cannot record delivery progress (will retry)", e->id);
+		(void)unlinkat(qdirs.tmp, name, 0);
+		return -1;
+	}
+	return 0;
+}
+
+void
+store_remove(const char *id)
+{
+	char name[QUEUEID_LEN + 8];
+
+	/* Envelope first: a content file alone is an uncommitted leftover. */
+	snprintf(name, sizeof(name), "%s.env", id);
+	if (unlinkat(qdirs.queue, name, 0) == -1)
+		log_warn("%s: unlink Queue/%s", id, name);
+	snprintf(name, sizeof(name), "%s.eml", id);
+	(void)unlinkat(qdirs.queue, name, 0);
+	log_debug("%s removed from the queue", id);
+}
+
+/*
+ * After Drop/ is durable: remove a finished message, or record progress.
+ * Returns 1 when the message stays queued.
+ */
+static int
 finish_message(const struct envelope *e, int changed)
 {
-	char name[QUEUEID_LEN + 8], tmpname[QUEUEID_LEN + 8];
 	size_t i;
 
 	for (i = 0; i < e->nrcpts; i++)
 		if (e->rcpts[i].state == RCPT_PENDING)
 			break;
 	if (i == e->nrcpts) {
-		/* Envelope first: a content file alone is an uncommitted leftover. */
-		snprintf(name, sizeof(name), "%s.env", e->id);
-		if (unlinkat(qdirs.queue, name, 0) == -1)
-			log_warn("%s: unlink Queue/%s", e->id, name);
-		snprintf(name, sizeof(name), "%s.eml", e->id);
-		(void)unlinkat(qdirs.queue, name, 0);
-		log_debug("%s removed from the queue", e->id);
-		return;
+		store_remove(e->id);
+		return 0;
 	}
-	if (!changed)
-		return;
-	snprintf(tmpname, sizeof(tmpname), "%s.env", e->id);
-	snprintf(name, sizeof(name), "%s.env", e->id);
-	if (write_envelope(qdirs.tmp, e, tmpname, NULL) == -1 ||
-	    renameat(qdirs.tmp, tmpname, qdirs.queue, name) == -1)
-		log_warn("%s: cannot record delivery progress (will retry)", e->id);
+	if (changed)
+		(void)store_save(e);
+	return 1;
 }
 
 static void
@@ -393,6 +491,12 @@ reply_committed(struct qmsg *q)
 {
 	struct mbuf m;
 
+	if (q->owner == NULL) {
+		if (q->done)
+			q->done(q->done_arg, 1);
+		q->done = NULL;
+		return;
+	}
 	if (q->owner->ipc == NULL || q->owner->gen != q->owner_gen)
 		return;		/* it went away; the message is safe anyway */
 	m_init(&m, PRODUCER_MSG_COMMITTED, q->reqid);
@@ -407,7 +511,11 @@ commit_fail(struct qmsg_list *list, struct qmsg *q, const char *what)
 	int full = errno == ENOSPC || errno == EDQUOT;
 
 	log_warn("%s: %s", q->id, what);
-	if (q->owner->ipc && q->owner->gen == q->owner_gen)
+	if (q->owner == NULL) {
+		if (q->done)
+			q->done(q->done_arg, 0);
+		q->done = NULL;
+	} else if (q->owner->ipc && q->owner->gen == q->owner_gen)
 		producer_reply_failed(q->owner, q->reqid, 1, full ?
 		    "insufficient system storage" : "queue write error");
 	TAILQ_REMOVE(list, q, entry);
@@ -423,7 +531,7 @@ log_accepted(const struct qmsg *q)
 		st.st_size = 0;
 	log_info("%s status=accepted from=<%s> nrcpt=%zu size=%lld via=%s",
 	    q->id, q->env.sender, q->env.nrcpts, (long long)st.st_size,
-	    proc_name(q->owner->id));
+	    q->owner ? proc_name(q->owner->id) : "queued");
 }
 
 /* Every recipient is in a local domain: the message may go straight to Drop/. */
@@ -555,11 +663,14 @@ commit_queue(struct qmsg_list *list)
 	/* Local delivery of the whole list, then one fsync of Drop/. */
 	TAILQ_FOREACH(q, list, entry)
 		ndrop += q->dropped = deliver_local(&q->env, q->fd);
-	if (ndrop > 0 && drop_sync() == -1)
+	if (ndrop > 0 && drop_sync() == -1) {
 		log_warn("fsync Drop/ (messages stay queued)");
-	else
 		TAILQ_FOREACH(q, list, entry)
-			finish_message(&q->env, q->dropped);
+			sched_add(&q->env);
+	} else
+		TAILQ_FOREACH(q, list, entry)
+			if (finish_message(&q->env, q->dropped))
+				sched_add(&q->env);
 }
 
 /*
@@ -596,9 +707,8 @@ flush_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
-/* Load one committed message for a queue run; -1 if it is not one. */
-static int
-load_message(const char *id, struct envelope *e, int *fdp)
+int
+store_load_envelope(const char *id, struct envelope *e)
 {
 	char name[QUEUEID_LEN + 8], why[128];
 	struct stat st;
@@ -606,6 +716,7 @@ load_message(const char *id, struct envelope *e, int *fdp)
 	ssize_t n;
 	int fd;
 
+	memset(e, 0, sizeof(*e));
 	snprintf(name, sizeof(name), "%s.env", id);
 	if ((fd = openat(qdirs.queue, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
 		return -1;
@@ -620,11 +731,23 @@ load_message(const char *id, struct envelope *e, int *fdp)
 	    strcmp(e->id, id) != 0) {
 		free(buf);
 		log_warnx("%s: corrupt envelope Queue/%s: %s", id, name,
-		    n == st.st_size ? why : "short read");
+		    n != st.st_size ? "short read" : e->id[0] && strcmp(e->id, id) ?
+		    "another message's id" : why);
 		envelope_free(e);
 		return -2;
 	}
 	free(buf);
+	return 0;
+}
+
+int
+store_load(const char *id, struct envelope *e, int *fdp)
+{
+	char name[QUEUEID_LEN + 8];
+	int r;
+
+	if ((r = store_load_envelope(id, e)) != 0)
+		return r;
 	snprintf(name, sizeof(name), "%s.eml", id);
 	if ((*fdp = openat(qdirs.queue, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
 		log_warn("%s: envelope without content Queue/%s", id, name);
@@ -634,9 +757,8 @@ load_message(const char *id, struct envelope *e, int *fdp)
 	return 0;
 }
 
-/* Move a message whose envelope is unreadable to Badmail/, with the reason. */
-static void
-quarantine(const char *id)
+void
+store_quarantine(const char *id)
 {
 	char name[QUEUEID_LEN + 8], why[256];
 	int fd;
@@ -652,54 +774,33 @@ quarantine(const char *id)
 	}
 	if (fd != -1)
 		close(fd);
+	log_info("%s status=badmail reason=\"corrupt queue envelope\"", id);
 	snprintf(name, sizeof(name), "%s.env", id);
 	(void)unlinkat(qdirs.queue, name, 0);
 	snprintf(name, sizeof(name), "%s.eml", id);
 	(void)unlinkat(qdirs.queue, name, 0);
 }
 
-#define RUN_CHUNK	256
-
-/* Deliver one chunk of loaded messages, then record or remove each. */
-static void
-run_chunk(struct envelope *envs, int *fds, size_t n)
-{
-	unsigned char changed[RUN_CHUNK];
-	size_t i;
-	int ndrop = 0;
-
-	for (i = 0; i < n; i++)
-		ndrop += changed[i] = (unsigned char)deliver_local(&envs[i], fds[i]);
-	if (ndrop > 0 && drop_sync() == -1)
-		log_warn("fsync Drop/ (messages stay queued)");
-	else
-		for (i = 0; i < n; i++)
-			finish_message(&envs[i], changed[i]);
-	for (i = 0; i < n; i++) {
-		close(fds[i]);
-		envelope_free(&envs[i]);
-	}
-}
-
 /*
- * Walk Queue/: deliver pending local recipients of committed messages,
- * remove content files that were never committed.  Runs at start (recovery)
- * and every QUEUE_RUN_INTERVAL seconds (retry of local delivery), a chunk of
- * messages at a time so open files and memory stay bounded.
+ * The recovery walk, once at start: every committed message of Queue/ joins
+ * the schedule (due at once when never attempted or its time is past);
+ * content files that were never committed are removed; a message whose
+ * envelope is corrupt goes to Badmail/.  Only envelopes are read here:
+ * delivery is the scheduler's, a bounded number of messages at a time.
  */
 void
 store_queue_run(void)
 {
-	struct envelope envs[RUN_CHUNK];
+	struct envelope e;
 	struct dirent *de;
 	char id[QUEUEID_LEN + 1], name[QUEUEID_LEN + 8];
 	const char *ext;
-	int fds[RUN_CHUNK], fd, dfd, r;
 	size_t n = 0;
+	int dfd, r;
 	DIR *d;
 
 	if ((dfd = dup(qdirs.queue)) == -1 || (d = fdopendir(dfd)) == NULL) {
-		log_warn("queue run");
+		log_warn("recovery walk of Queue/");
 		if (dfd != -1)
 			close(dfd);
 		return;
@@ -722,27 +823,23 @@ store_queue_run(void)
 				log_info("removed uncommitted Queue/%s", de->d_name);
 			continue;
 		}
-		if ((r = load_message(id, &envs[n], &fd)) == -2) {
-			quarantine(id);
+		snprintf(name, sizeof(name), "%s.eml", id);
+		if ((r = store_load_envelope(id, &e)) == 0 &&
+		    faccessat(qdirs.queue, name, F_OK, AT_SYMLINK_NOFOLLOW) == -1) {
+			log_warnx("%s: envelope without content Queue/%s", id, name);
+			envelope_free(&e);
+			r = -2;
+		}
+		if (r == -2) {
+			store_quarantine(id);
 			continue;
 		}
 		if (r == -1)
 			continue;
-		fds[n++] = fd;
-		if (n == RUN_CHUNK) {
-			run_chunk(envs, fds, n);
-			n = 0;
-		}
+		sched_add(&e);
+		envelope_free(&e);
+		n++;
 	}
 	closedir(d);
-	run_chunk(envs, fds, n);
-}
-
-static void
-run_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	(void)fd;
-	(void)ev;
-	(void)arg;
-	store_queue_run();
+	log_info("queue recovered messages=%zu", n);
 }

@@ -82,7 +82,11 @@ assert_equal(const struct envelope *a, const struct envelope *b)
 		ck_assert_uint_eq(a->rcpts[i].notify, b->rcpts[i].notify);
 		ck_assert_str_eq(a->rcpts[i].orcpt ? a->rcpts[i].orcpt : "-",
 		    b->rcpts[i].orcpt ? b->rcpts[i].orcpt : "-");
+		ck_assert_str_eq(a->rcpts[i].error ? a->rcpts[i].error : "-",
+		    b->rcpts[i].error ? b->rcpts[i].error : "-");
 	}
+	ck_assert_int_eq(a->delay_notified, b->delay_notified);
+	ck_assert(a->last_attempt == b->last_attempt);
 	ck_assert_int_eq(a->body, b->body);
 	ck_assert_int_eq(a->smtputf8, b->smtputf8);
 	ck_assert_int_eq(a->ret, b->ret);
@@ -190,6 +194,83 @@ START_TEST(test_dsn_fields)
 	ck_assert_uint_eq(back.rcpts[0].notify, 0);
 	ck_assert_ptr_null(back.rcpts[0].orcpt);
 	envelope_free(&back);
+}
+END_TEST
+
+/* The delivery history lines: exact form, round trip, old files, cleaning. */
+START_TEST(test_history_fields)
+{
+	static const char want[] =
+	    "mailroot-envelope 1\n"
+	    "id " ID "\n"
+	    "arrival 1763900000\n"
+	    "attempts 2\n"
+	    "next-attempt 1763903600\n"
+	    "sender <alice@example.test>\n"
+	    "delay-notified yes\n"
+	    "last-attempt 1763901800\n"
+	    "rcpt pending <bob@example.test>\n"
+	    "notify delay\n"
+	    "error 451 4.3.0 mx.example.test[192.0.2.1]: try later\n"
+	    "rcpt failed <carol@example.test>\n"
+	    "error 550 5.1.1 no such user (\"carol\")\n"
+	    "rcpt done <dave@example.test>\n"
+	    "end\n";
+	struct envelope e, back;
+	char err[256], *text;
+	size_t len;
+
+	memset(&e, 0, sizeof(e));
+	strlcpy(e.id, ID, sizeof(e.id));
+	e.sender = strdup("alice@example.test");
+	e.arrival = 1763900000;
+	e.attempts = 2;
+	e.next_attempt = 1763903600;
+	e.delay_notified = 1;
+	e.last_attempt = 1763901800;
+	ck_assert_int_eq(envelope_add_rcpt(&e, "bob@example.test", RCPT_PENDING), 0);
+	ck_assert_int_eq(envelope_rcpt_dsn(&e, 0x4, NULL), 0);
+	ck_assert_int_eq(envelope_rcpt_error(&e, 0,
+	    "451 4.3.0 mx.example.test[192.0.2.1]: try later"), 0);
+	ck_assert_int_eq(envelope_add_rcpt(&e, "carol@example.test", RCPT_FAILED), 0);
+	/* control characters become '?', trailing blanks go */
+	ck_assert_int_eq(envelope_rcpt_error(&e, 1, "550 5.1.1 no such user (\"carol\")  "), 0);
+	ck_assert_int_eq(envelope_add_rcpt(&e, "dave@example.test", RCPT_DONE), 0);
+	ck_assert_int_eq(envelope_rcpt_error(&e, 2, "x\r\ny"), 0);
+	ck_assert_str_eq(e.rcpts[2].error, "x??y");
+	ck_assert_int_eq(envelope_rcpt_error(&e, 2, NULL), 0);
+	ck_assert_ptr_null(e.rcpts[2].error);
+	ck_assert_int_eq(envelope_rcpt_error(&e, 3, "x"), -1);
+	text = format(&e, &len);
+	ck_assert_msg(len == sizeof(want) - 1 && memcmp(text, want, len) == 0,
+	    "got:\n%.*s", (int)len, text);
+	roundtrip(&e);
+	check_prefixes(text, len);
+	free(text);
+	envelope_free(&e);
+
+	/* a file written before these lines existed: all unset */
+	ck_assert_int_eq(parse(good_file, sizeof(good_file) - 1, &back, err, sizeof(err)), 0);
+	ck_assert_int_eq(back.delay_notified, 0);
+	ck_assert(back.last_attempt == 0);
+	ck_assert_ptr_null(back.rcpts[0].error);
+	envelope_free(&back);
+
+	/* the longest error fits, one more octet is cut */
+	{
+		char longtext[ENVELOPE_ERROR_MAX + 2];
+
+		memset(longtext, 'e', sizeof(longtext) - 1);
+		longtext[sizeof(longtext) - 1] = '\0';
+		memset(&e, 0, sizeof(e));
+		strlcpy(e.id, ID, sizeof(e.id));
+		e.sender = strdup("");
+		ck_assert_int_eq(envelope_add_rcpt(&e, "bob@example.test", RCPT_PENDING), 0);
+		ck_assert_int_eq(envelope_rcpt_error(&e, 0, longtext), 0);
+		ck_assert_uint_eq(strlen(e.rcpts[0].error), ENVELOPE_ERROR_MAX);
+		roundtrip(&e);
+		envelope_free(&e);
+	}
 }
 END_TEST
 
@@ -469,6 +550,16 @@ static const struct bad bad[] = {
 	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 	    "@example.test>\nend\n", "line 7: too long or binary"),
 	BN(HEAD "sender <a\0b@example.test>\nrcpt pending <b@example.test>\nend\n",
 	    "line 6: too long or binary"),
@@ -507,6 +598,26 @@ static const struct bad bad[] = {
 	    "line 7: malformed"),
 	B(HEAD "sender <a@example.test>\nsmtputf8 no\nrcpt pending <b@example.test>\nend\n",
 	    "line 7: malformed"),
+
+	/* delivery history lines */
+	B(HEAD "sender <a@example.test>\nerror 451 x\nrcpt pending <b@example.test>\nend\n",
+	    "line 7: malformed"),		/* error before any rcpt */
+	B(HEAD "sender <a@example.test>\nrcpt pending <b@example.test>\nerror \nend\n",
+	    "line 8: malformed"),
+	B(HEAD "sender <a@example.test>\nrcpt pending <b@example.test>\nerror a\nerror b\nend\n",
+	    "line 9: malformed"),
+	B(HEAD "sender <a@example.test>\nrcpt pending <b@example.test>\nerror a\tb\nend\n",
+	    "line 8: malformed"),
+	B(HEAD "sender <a@example.test>\nrcpt pending <b@example.test>\nerror caf\xc3\xa9\nend\n",
+	    "line 8: malformed"),
+	B(HEAD "sender <a@example.test>\ndelay-notified no\nrcpt pending <b@example.test>\nend\n",
+	    "line 7: malformed"),
+	B(HEAD "sender <a@example.test>\ndelay-notified yes\ndelay-notified yes\n"
+	    "rcpt pending <b@example.test>\nend\n", "line 8: malformed"),
+	B(HEAD "sender <a@example.test>\nlast-attempt soon\nrcpt pending <b@example.test>\nend\n",
+	    "line 7: malformed"),
+	B(HEAD "sender <a@example.test>\nlast-attempt 1\nlast-attempt 2\n"
+	    "rcpt pending <b@example.test>\nend\n", "line 8: malformed"),
 };
 
 START_TEST(test_bad)
@@ -529,7 +640,7 @@ END_TEST
 START_TEST(test_line_limit)
 {
 	struct envelope e;
-	char err[256], buf[4096], addr[1100];
+	char err[256], buf[4096], addr[2100];
 
 	/* the longest valid address (254 characters) */
 	long_addr(addr, 254);
@@ -547,8 +658,8 @@ START_TEST(test_line_limit)
 	envelope_free(&e);
 
 	/* a line longer than the parser's buffer */
-	memset(addr, 'x', 1000);
-	addr[1000] = '\0';
+	memset(addr, 'x', 2000);
+	addr[2000] = '\0';
 	snprintf(buf, sizeof(buf), HEAD "sender <a@example.test>\nrcpt failed <%s@example.test>\nend\n", addr);
 	ck_assert_int_eq(parse(buf, strlen(buf), &e, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "line 7: too long") != NULL, "%s", err);
@@ -660,6 +771,7 @@ envelope_suite(void)
 	tc = tcase_create("format");
 	tcase_add_test(tc, test_format_exact);
 	tcase_add_test(tc, test_dsn_fields);
+	tcase_add_test(tc, test_history_fields);
 	tcase_add_test(tc, test_parse_good);
 	tcase_add_test(tc, test_state_names);
 	suite_add_tcase(s, tc);
