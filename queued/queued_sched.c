@@ -130,31 +130,6 @@ static size_t nparked;		/* entries with `parked` set */
 static void run_finish(struct run *);
 static void run_done(struct run *);
 
-/*
- * Until common/config.c has it (being written in parallel): the lookup the
- * contract describes.  Weak, so the real one replaces it when it lands.
- */
-__attribute__((weak)) const struct remote_domain_conf *
-config_remote_domain(const struct config *c, const char *domain)
-{
-	const struct remote_domain_conf *rd, *best = NULL;
-	size_t dl = strlen(domain), pl, bestl = 0;
-
-	TAILQ_FOREACH(rd, &c->remote_domains, entry) {
-		if (strcasecmp(rd->pattern, domain) == 0)
-			return rd;
-		if (rd->pattern[0] != '*' || rd->pattern[1] != '.')
-			continue;
-		pl = strlen(rd->pattern + 1);	/* ".suffix" */
-		if (dl > pl && strcasecmp(domain + dl - pl, rd->pattern + 1) == 0 &&
-		    pl > bestl) {
-			best = rd;
-			bestl = pl;
-		}
-	}
-	return best;
-}
-
 /* ---- the heap of waiting entries, by due time ------------------------------ */
 
 static void
