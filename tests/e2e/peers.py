@@ -332,14 +332,16 @@ class PeerSMTP:
     MAIL (530), 535 on wrong credentials.  rcpt_replies={address: "550 5.1.1
     text"} (lower case address), default "250 2.1.5 Ok".  ehlo=False: EHLO
     answered "502 5.5.1 ..." (the client must fall back to HELO).
-    data_delay: seconds to wait before answering the final ".", to make
+    size: the SIZE limit advertised and enforced (552 5.3.4 at MAIL with a
+    larger SIZE=, or after DATA).  dsn: advertise DSN.  eightbitmime=False:
+    no 8BITMIME.  data_delay: seconds to wait before answering the final ".", to make
     connections overlap.  max_conns bounds the threads: a connection over it
     gets 421 and is closed.  Every socket has `timeout`."""
 
     def __init__(self, addr="127.0.0.1", port=0, cert=None, key=None, auth=None,
                  auth_needs_tls=False, rcpt_replies=None, ehlo=True, pipelining=True,
                  data_delay=0.0, hostname="peer.test", max_conns=32, timeout=15,
-                 greeting=None, size=10240000):
+                 greeting=None, size=10240000, dsn=False, eightbitmime=True):
         self.addr, self.port = addr, port
         self.cert, self.key = cert, key
         self.auth = auth
@@ -353,6 +355,8 @@ class PeerSMTP:
         self.timeout = timeout
         self.greeting = greeting or "220 %s ESMTP PeerSMTP" % hostname
         self.size = size
+        self.dsn = dsn
+        self.eightbitmime = eightbitmime
         self.lock = threading.Lock()
         self.connections = []
         self.current = 0
@@ -507,7 +511,12 @@ class PeerSMTP:
         ext = []
         if self.pipelining:
             ext.append("PIPELINING")
-        ext += ["SIZE %d" % self.size, "8BITMIME", "ENHANCEDSTATUSCODES"]
+        ext.append("SIZE %d" % self.size)
+        if self.eightbitmime:
+            ext.append("8BITMIME")
+        if self.dsn:
+            ext.append("DSN")
+        ext.append("ENHANCEDSTATUSCODES")
         if self.ctx is not None and not conn.tls:
             ext.append("STARTTLS")
         if self.auth and conn.auth_user is None and (conn.tls or not self.auth_needs_tls):
@@ -578,6 +587,10 @@ class PeerSMTP:
                     if not m:
                         self._send(st, "501 5.5.4 Syntax: MAIL FROM:<address>")
                         continue
+                    sm = re.search(r"(?i)\sSIZE=(\d+)", arg)
+                    if sm and int(sm.group(1)) > self.size:
+                        self._send(st, "552 5.3.4 Message size exceeds fixed limit")
+                        continue
                     sender, rcpts = m.group(1), []
                     self._send(st, "250 2.1.0 Ok")
             elif verb == "RCPT":
@@ -600,6 +613,10 @@ class PeerSMTP:
                 data = self._data(st)
                 if self.data_delay:
                     time.sleep(self.data_delay)
+                if len(data) > self.size:
+                    sender, rcpts = None, []
+                    self._send(st, "552 5.3.4 Message size exceeds fixed limit")
+                    continue
                 with self.lock:
                     conn.messages.append(PeerMessage(sender, list(rcpts), data, conn.tls,
                                                      conn.auth_user, conn))

@@ -14,12 +14,13 @@ used by test_outbound_*.py too.
 import email
 import email.policy
 import re
+import socket
 import time
 import uuid
 from datetime import datetime
 
-from mailroot_suite import DOMAIN, HOSTNAME, RawSMTP, SilentDNS, append_config, options, \
-    wait_for
+from mailroot_suite import DOMAIN, HOSTNAME, RawSMTP, SilentDNS, Skip, append_config, \
+    ipv6_loopback, options, wait_for
 from peers import MXDNS, PeerSMTP, SmtpSink, common_port, loopback_addrs
 
 SENDER = "alice@" + DOMAIN          # a local sender: its NDRs land in Drop/
@@ -135,11 +136,14 @@ class Report:
         self.per_message = dict(blocks[0].items()) if blocks else {}
         self.recipients = [dict(b.items()) for b in blocks[1:] if len(b.keys())]
 
-    def check_form(self, original_sender=SENDER):
-        """RFC 3464 form as the contract says (NDR section)."""
+    def check_form(self, original_sender=SENDER, copy_to=None):
+        """RFC 3464 form as the contract says (NDR section); copy_to: the
+        ndr-copy-to address, a second (local) envelope recipient."""
         d = self.drop
         assert d.sender == "<>", "%s: envelope sender of a DSN %r, not null" % (d.name, d.sender)
-        assert d.receivers == [original_sender], "%s: x-receiver %r" % (d.name, d.receivers)
+        want = sorted([original_sender] + ([copy_to] if copy_to else []))
+        assert sorted(d.receivers) == want, "%s: x-receiver %r, want %r" % (
+            d.name, d.receivers, want)
         ct = self.mime.get_content_type()
         assert ct == "multipart/report", "%s: Content-Type %s" % (d.name, ct)
         assert self.mime.get_param("report-type") == "delivery-status", \
@@ -433,14 +437,14 @@ def test_outbound_nxdomain_and_null_mx_fail_at_once(suite):
     (a,), port = sink_world(suite, 1)
     dns = MXDNS(suite, null_mx=["nullmx.test"], hosts={"unused.test": [a]})
     with dns:
-        start_outbound(suite, port, dns)
+        start_outbound(suite, port, dns, conf={"ndr-copy-to": "postmaster@" + DOMAIN})
         t0 = time.time()
         q1, t1, _ = send(suite, ["x@nx.test"])
         q2, t2, _ = send(suite, ["y@nullmx.test"])
         for qid, tok, rcpt, code in ((q1, t1, "x@nx.test", "5.1.2"),
                                      (q2, t2, "y@nullmx.test", "5.1.10")):
             r = wait_report(suite, tok, "failed", timeout=10)
-            r.check_form()
+            r.check_form(copy_to="postmaster@" + DOMAIN)
             blk = r.block(rcpt)
             assert blk.get("Status") == code, "%s: Status %r, want %s" % (
                 rcpt, blk.get("Status"), code)
@@ -508,6 +512,107 @@ def test_outbound_domain_route_and_helo(suite):
             wait_outcome(suite, qid, "sent", rcpt)
         assert not (old.errors or old2.errors or routed.errors), \
             (old.errors, old2.errors, routed.errors)
+
+
+@options(start=False, timeout=60)
+def test_outbound_direct_first_falls_back_to_smart_host(suite):
+    (busy, ok_a), port = sink_world(suite, 2)
+    dns = MXDNS(suite, mx={"df.test": [(10, "mx.df.test")], "ok.test": [(10, "mx.ok.test")]},
+                hosts={"mx.df.test": [busy], "mx.ok.test": [ok_a]})
+    # The MX of df.test greets with 4xx: a temporary failure of every MX.
+    with dns, SmtpSink(suite, busy, port, soft=["connect"]) as sbusy, \
+            SmtpSink(suite, ok_a, port) as sok, PeerSMTP() as smart:
+        start_outbound(suite, port, dns, conf={"smart-host": smart.route(),
+                                               "direct-first": "yes"})
+        q1, t1, _ = send(suite, ["x@df.test"])
+        q2, t2, _ = send(suite, ["y@ok.test"])
+        smart.wait_messages(1, needle=t1.encode())
+        sok.wait_messages(1, needle=t2.encode())
+        wait_queue_empty(suite)
+        (t, line), = wait_outcome(suite, q1, "sent", "x@df.test")
+        assert "[127.0.0.1]" in line and field(line, "attempts") == "1", \
+            "not the smart host in the same attempt: %s" % line
+        (t, line), = wait_outcome(suite, q2, "sent", "y@ok.test")
+        assert "[%s]" % ok_a in line, "direct-first: the MX not used first: %s" % line
+        assert smart.find(t2.encode()) == [], "the smart host got mail the MX took"
+        assert sbusy.messages() == []
+
+
+def port_free_v4_v6(addr4):
+    for _ in range(50):
+        port = common_port([addr4])
+        try:
+            with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+                s.bind(("::1", port))
+            return port
+        except OSError:
+            continue
+    raise AssertionError("no port free on %s and ::1" % addr4)
+
+
+@options(start=False, timeout=60)
+def test_outbound_ipv6_and_ipv4_addresses_of_an_mx(suite):
+    if not ipv6_loopback():
+        raise Skip("no IPv6 loopback (::1) on this host")
+    port = port_free_v4_v6("127.0.0.13")
+    dns = MXDNS(suite, mx={"v6.test": [(10, "mx.v6.test")], "dual.test": [(10, "mx.dual.test")]},
+                hosts={"mx.v6.test": ["::1"], "mx.dual.test": ["127.0.0.13", "::1"]})
+    # mx.dual.test: nothing on its IPv4 address, the peer on its IPv6 one.
+    with dns, PeerSMTP(addr="::1", port=port) as peer:
+        start_outbound(suite, port, dns)
+        q1, t1, _ = send(suite, ["x@v6.test"])
+        q2, t2, _ = send(suite, ["y@dual.test"])
+        peer.wait_messages(1, needle=t1.encode())
+        peer.wait_messages(1, needle=t2.encode())
+        wait_queue_empty(suite)
+        (t, line), = wait_outcome(suite, q1, "sent", "x@v6.test")
+        assert "::1" in line, line
+        (t, line), = wait_outcome(suite, q2, "sent", "y@dual.test")
+        assert "::1" in line and field(line, "attempts") == "1", line
+
+
+@options(start=False, timeout=60)
+def test_outbound_size_8bitmime_and_dsn_parameters(suite):
+    with SilentDNS() as silent, PeerSMTP(size=6000, dsn=True) as peer, \
+            PeerSMTP(dsn=False) as nodsn:
+        start_outbound(suite, 25, silent, lines=[
+            "remote-domain x.test route %s" % peer.route(),
+            "remote-domain p.test route %s" % nodsn.route()])
+        toks = {}
+        s = suite.smtp()
+        s.ehlo()
+        for dom in ("x.test", "p.test"):
+            tok = new_token()
+            toks[dom] = tok
+            msg = message(tok, to="u@" + dom) + b"caf\xc3\xa9: an 8bit line\r\n"
+            code, text = s.mail(SENDER, ["BODY=8BITMIME", "RET=HDRS", "ENVID=env-" + tok])
+            assert code == 250, "MAIL: %d %r" % (code, text)
+            code, text = s.rcpt("u@" + dom, ["NOTIFY=FAILURE,DELAY", "ORCPT=rfc822;orig@" + dom])
+            assert code == 250, "RCPT: %d %r" % (code, text)
+            code, text = s.data(msg)
+            assert code == 250, "DATA: %d %r" % (code, text)
+        s.quit()
+        (m,) = peer.wait_messages(1, needle=toks["x.test"].encode())
+        mail = [l for l in m.conn.commands if l.upper().startswith("MAIL ")][-1]
+        rcpt = [l for l in m.conn.commands if l.upper().startswith("RCPT ")][-1]
+        assert "BODY=8BITMIME" in mail.upper(), "an 8bit message without BODY=8BITMIME: %s" % mail
+        assert re.search(r"(?i)\sSIZE=\d+", mail), "SIZE offered but not used: %s" % mail
+        assert "RET=HDRS" in mail.upper() and "ENVID=env-" + toks["x.test"] in mail, \
+            "DSN parameters of MAIL not passed on: %s" % mail
+        assert "NOTIFY=FAILURE,DELAY" in rcpt.upper() and \
+            "orig@x.test" in rcpt, "DSN parameters of RCPT not passed on: %s" % rcpt
+        assert b"caf\xc3\xa9: an 8bit line\r\n" in m.data, "8bit content changed"
+        (mp,) = nodsn.wait_messages(1, needle=toks["p.test"].encode())
+        for l in mp.conn.commands:
+            assert not re.search(r"(?i)\s(RET|ENVID|NOTIFY|ORCPT)=", l), \
+                "a DSN parameter to a peer without DSN: %s" % l
+        # Over the peer's SIZE: fails with 5.3.4, never sent.
+        qid, tok, _ = send(suite, ["big@x.test"], lines=400)
+        r = wait_report(suite, tok, "failed")
+        assert r.block("big@x.test").get("Status") == "5.3.4", r.block("big@x.test")
+        (t, line), = wait_outcome(suite, qid, "bounced", "big@x.test")
+        assert peer.find(tok.encode()) == []
+        wait_queue_empty(suite)
 
 
 # ---- limits ----------------------------------------------------------------------------

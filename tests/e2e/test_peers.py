@@ -228,3 +228,24 @@ def test_peers_swaks_tls_auth_into_peer(suite):
         (m,) = peer.wait_messages(1)
         assert m.tls and m.auth_user == "user" and b"via swaks" in m.data
         assert "(AUTH LOGIN ok as user)" in peer.connections[0].commands
+
+
+@options(start=False, timeout=30)
+def test_peers_peer_smtp_size_and_dsn(suite):
+    with PeerSMTP(size=1000, dsn=True) as peer, PeerSMTP(eightbitmime=False) as plain:
+        s = smtp_to("127.0.0.1", peer.port)
+        s.ehlo()
+        assert s.has_extn("dsn") and s.has_extn("8bitmime") and s.esmtp_features["size"] == "1000"
+        assert s.mail("a@sender.test", ["SIZE=2000"])[0] == 552
+        assert s.mail("a@sender.test", ["SIZE=500", "RET=HDRS"])[0] == 250
+        assert s.rcpt("x@y.test", ["NOTIFY=NEVER"])[0] == 250
+        assert s.data(b"x" * 1200 + b"\r\n")[0] == 552, "over SIZE after DATA"
+        s.rset()
+        s.sendmail("a@sender.test", ["x@y.test"], MSG)
+        s.quit()
+        assert len(peer.wait_messages(1)) == 1
+        assert any("RET=HDRS" in l for _, l in peer.commands())
+        s = smtp_to("127.0.0.1", plain.port)
+        s.ehlo()
+        assert not s.has_extn("dsn") and not s.has_extn("8bitmime")
+        s.quit()
