@@ -230,7 +230,7 @@ session_free(struct session *s)
 static int
 fail_over(struct session *s, uint32_t code, const char *enhanced, const char *why)
 {
-	char esc[DELIVER_TEXT_MAX * 4], enh[DELIVERD_ENH_MAX];
+	char esc[DELIVER_TEXT_MAX * 4], enh[DELIVERD_ENH_MAX], text[DELIVER_TEXT_MAX];
 
 	/* Not delivered here, maybe elsewhere: a temporary failure. */
 	(void)strlcpy(enh, enhanced, sizeof(enh));
@@ -246,7 +246,10 @@ fail_over(struct session *s, uint32_t code, const char *enhanced, const char *wh
 			session_free(s);
 			return -1;
 		}
-		job_error(s->job, 0, code / 100 == 4 ? code : 0, enhanced, why, s->hostfield);
+		(void)snprintf(text, sizeof(text), "%s[%s]:%u: %s", s->name, s->addr,
+		    (unsigned)s->port, why);
+		job_error(s->job, 0, code / 100 == 4 ? code : 0, enhanced, text,
+		    s->hostfield);
 	}
 	close_conn(s);
 	s->addr_i++;
@@ -261,6 +264,8 @@ conn_lost(struct session *s, const char *why)
 {
 	char text[DELIVER_TEXT_MAX], esc[DELIVER_TEXT_MAX * 4];
 
+	if (s->state == S_CONNECT)
+		return fail_over(s, 0, "4.4.1", why);
 	if (!s->mail_answered && s->messages == 0 && s->state != S_QUIT)
 		return fail_over(s, 0, "4.4.2", why);
 	if (s->state == S_RSET && s->job) {
@@ -894,8 +899,11 @@ on_reply(struct session *s)
 	case S_DOT_IGNORE:
 		return message_done(s);
 	case S_RSET:
-		if (cls == 2)
+		if (cls == 2) {
+			log_info("%s relay=%s[%s]:%u reused=yes message=%u", qid_of(s),
+			    s->name, s->addr, (unsigned)s->port, s->messages + 1);
 			return start_message(s);
+		}
 		/* The waiting job gets a fresh connection. */
 		pool_requeue(s->dest, s->job);
 		s->job = NULL;
@@ -1009,7 +1017,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
-		(void)strlcpy(why, s->state == S_CONNECT ? "connect timeout" :
+		(void)strlcpy(why, s->state == S_CONNECT ? "connection timed out" :
 		    "timeout waiting for the server", sizeof(why));
 	else if (what & BEV_EVENT_EOF)
 		(void)strlcpy(why, "connection closed by the server", sizeof(why));
