@@ -111,6 +111,7 @@ struct session {
 	int			 mail_answered;	/* no failing over from here */
 	uint32_t		 messages;	/* jobs finished on this connection */
 	int			 no_reuse;
+	uint32_t		 pending;	/* replies owed for what was sent */
 	/* the transaction */
 	size_t			 rcpt_sent, rcpt_replied, naccepted;
 	struct data_stream	 ds;
@@ -152,6 +153,7 @@ sendf(struct session *s, const char *fmt, ...)
 	evbuffer_add_vprintf(bufferevent_get_output(s->bev), fmt, ap);
 	va_end(ap);
 	evbuffer_add(bufferevent_get_output(s->bev), "\r\n", 2);
+	s->pending++;	/* every command line earns one reply */
 }
 
 /* The reply, escaped, for a log line. */
@@ -421,6 +423,7 @@ connect_next(struct session *s)
 	(void)snprintf(s->hostfield, sizeof(s->hostfield), "%s[%s]", s->name, s->addr);
 	s->ext = 0;
 	s->max_size = 0;
+	s->pending = 0;
 	smtp_reply_init(&s->reply);
 	s->state = S_CONNECT;
 	s->bev = bufferevent_socket_new(env->base, -1, BEV_OPT_CLOSE_ON_FREE);
@@ -469,6 +472,8 @@ tls_begin(struct session *s)
 	s->state = S_TLS;
 	bufferevent_setcb(bev, read_cb, write_cb, event_cb, s);
 	bufferevent_setwatermark(bev, EV_READ, 0, INPUT_MAX);
+	/* TLS records wait in the socket's buffer: bounded too */
+	bufferevent_setwatermark(s->bev_plain, EV_READ, 0, INPUT_MAX * 2);
 	set_timeouts(s, 1);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	return 0;
@@ -952,6 +957,11 @@ read_cb(struct bufferevent *bev, void *arg)
 			ehlo_line(s, s->reply.line, s->reply.linelen);
 		if (st == SMTP_REPLY_MORE)
 			continue;
+		if (s->pending == 0) {
+			(void)conn_lost(s, "a reply nobody asked for");
+			return;
+		}
+		s->pending--;
 		if (on_reply(s) == -1)
 			return;
 		smtp_reply_init(&s->reply);
@@ -979,6 +989,7 @@ write_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	if (r == 1) {
+		s->pending++;	/* the final "." */
 		s->state = S_DOT;
 		set_timeouts(s, 1);
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
@@ -995,6 +1006,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		if (s->state == S_CONNECT) {
 			s->state = S_GREETING;
+			s->pending = 1;
 			set_timeouts(s, 1);
 		} else if (s->state == S_TLS)
 			tls_up(s);
