@@ -932,6 +932,11 @@ read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer_ptr eol;
 	enum smtp_reply_status st;
 	size_t eollen, len;
+	/*
+	 * What is buffered now came before any command this call sends: it
+	 * may answer only the commands already sent.
+	 */
+	uint32_t owed = s->pending;
 
 	for (;;) {
 		eol = evbuffer_search_eol(in, NULL, &eollen, EVBUFFER_EOL_LF);
@@ -957,10 +962,11 @@ read_cb(struct bufferevent *bev, void *arg)
 			ehlo_line(s, s->reply.line, s->reply.linelen);
 		if (st == SMTP_REPLY_MORE)
 			continue;
-		if (s->pending == 0) {
+		if (owed == 0 || s->pending == 0) {
 			(void)conn_lost(s, "a reply nobody asked for");
 			return;
 		}
+		owed--;
 		s->pending--;
 		if (on_reply(s) == -1)
 			return;
