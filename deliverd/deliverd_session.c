@@ -244,7 +244,8 @@ fail_over(struct session *s, uint32_t code, const char *enhanced, const char *wh
 	if (s->job) {
 		if (s->messages > 0 || s->mail_answered) {
 			/* A connection that had delivered: defer, do not fail over. */
-			job_error(s->job, 0, code, enhanced, why, s->hostfield);
+			job_error(s->job, 0, code / 100 == 4 ? code : 0, enhanced, why,
+			    s->hostfield);
 			session_free(s);
 			return -1;
 		}
