@@ -25,6 +25,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "deliverd.h"
+#include "envelope.h"
 #include "log.h"
 
 /* ---- the scripted server ------------------------------------------------------ */
@@ -186,6 +187,10 @@ result_of(const char *addr)
 	return NULL;
 }
 
+/* Batch fields a test may set before submit(). */
+static const char *B_envid = "", *R_orcpt = "";
+static uint32_t B_ret, B_body, R_notify;
+
 static void
 setup(void)
 {
@@ -200,6 +205,8 @@ setup(void)
 	P.greeting = "220 peer ESMTP";
 	nresults = 0;
 	outstanding = 0;
+	B_envid = R_orcpt = "";
+	B_ret = B_body = R_notify = 0;
 	log_init("check_deliverd_session", 1);
 	ck_assert_ptr_nonnull(base = event_base_new());
 	memset(&sin, 0, sizeof(sin));
@@ -239,14 +246,16 @@ submit(const char *msg, uint64_t size, int smtputf8, const char *const *rcpts)
 	for (n = 0; rcpts[n] != NULL; n++) {
 		r[n].index = (uint32_t)n;
 		r[n].addr = rcpts[n];
-		r[n].notify = 0;
-		r[n].orcpt = "";
+		r[n].notify = R_notify;
+		r[n].orcpt = R_orcpt;
 	}
 	memset(&b, 0, sizeof(b));
 	b.qid = "0123456789ABCDEF";
 	b.sender = "s@example.org";
 	b.domain = "example.com";
-	b.envid = "";
+	b.envid = B_envid;
+	b.ret = B_ret;
+	b.body = B_body;
 	b.smtputf8 = (uint32_t)smtputf8;
 	b.size = size;
 	b.nrcpts = n;
@@ -441,6 +450,87 @@ START_TEST(test_reuse)
 }
 END_TEST
 
+START_TEST(test_dsn_and_body)
+{
+	B_envid = "QQ+2B1";
+	B_ret = DSN_RET_HDRS;
+	B_body = ENV_BODY_8BITMIME;
+	R_notify = DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY;
+	R_orcpt = "rfc822;a@example.com";
+	submit("x\r\n", 3, 1, one);
+	run();
+	ck_assert_uint_eq(result_of("a@example.com")->status, DELIVER_OK);
+	ck_assert_msg(strstr(P.log, "MAIL FROM:<s@example.org> SIZE=3 BODY=8BITMIME "
+	    "SMTPUTF8 RET=HDRS ENVID=QQ+2B1\n") != NULL, "%s", P.log);
+	ck_assert_msg(strstr(P.log, "RCPT TO:<a@example.com> NOTIFY=FAILURE,DELAY "
+	    "ORCPT=rfc822;a@example.com\n") != NULL, "%s", P.log);
+}
+END_TEST
+
+/* Without DSN offered, the parameters stay home. */
+START_TEST(test_no_dsn)
+{
+	P.ehlo = "250-peer\r\n250 PIPELINING";
+	B_ret = DSN_RET_FULL;
+	R_notify = DSN_NOTIFY_NEVER;
+	submit("x\r\n", 3, 0, one);
+	run();
+	ck_assert_uint_eq(result_of("a@example.com")->status, DELIVER_OK);
+	ck_assert(strstr(P.log, "MAIL FROM:<s@example.org>\n") != NULL);
+	ck_assert(strstr(P.log, "RCPT TO:<a@example.com>\n") != NULL);
+}
+END_TEST
+
+static struct remote_domain_conf *
+block_for_example_com(void)
+{
+	struct remote_domain_conf *rd = calloc(1, sizeof(*rd));
+
+	ck_assert_ptr_nonnull(rd);
+	(void)strlcpy(rd->pattern, "example.com", sizeof(rd->pattern));
+	TAILQ_INSERT_TAIL(&env->conf->remote_domains, rd, entry);
+	return rd;
+}
+
+/* Credentials never go out in plaintext unless the block says tls no. */
+START_TEST(test_auth_needs_tls)
+{
+	struct remote_domain_conf *rd = block_for_example_com();
+
+	P.ehlo = "250-peer\r\n250 AUTH PLAIN LOGIN";
+	(void)strlcpy(rd->auth_user, "user", sizeof(rd->auth_user));
+	(void)strlcpy(rd->auth_password, "secret", sizeof(rd->auth_password));
+	submit("x\r\n", 3, 0, one);
+	run();
+	ck_assert_uint_eq(result_of("a@example.com")->status, DELIVER_TEMPFAIL);
+	ck_assert(strstr(P.log, "AUTH") == NULL);
+	ck_assert(strstr(P.log, "MAIL") == NULL);
+}
+END_TEST
+
+START_TEST(test_helo_option)
+{
+	block_for_example_com()->flags = RD_HELO;
+	submit("x\r\n", 3, 0, one);
+	run();
+	ck_assert_uint_eq(result_of("a@example.com")->status, DELIVER_OK);
+	ck_assert(strncmp(P.log, "HELO mr.test\n", 13) == 0);
+	ck_assert(strstr(P.log, "EHLO") == NULL);
+}
+END_TEST
+
+/* tls require and a server without STARTTLS: the mail waits, 4.7.5. */
+START_TEST(test_tls_required)
+{
+	env->conf->outbound_tls = TLS_POLICY_REQUIRE;
+	submit("x\r\n", 3, 0, one);
+	run();
+	ck_assert_uint_eq(result_of("a@example.com")->status, DELIVER_TEMPFAIL);
+	ck_assert_str_eq(result_of("a@example.com")->enhanced, "4.7.5");
+	ck_assert(strstr(P.log, "MAIL") == NULL);
+}
+END_TEST
+
 static Suite *
 session_suite(void)
 {
@@ -463,6 +553,11 @@ session_suite(void)
 	tcase_add_test(tc, test_silence);
 	tcase_add_test(tc, test_connect_refused);
 	tcase_add_test(tc, test_reuse);
+	tcase_add_test(tc, test_dsn_and_body);
+	tcase_add_test(tc, test_no_dsn);
+	tcase_add_test(tc, test_auth_needs_tls);
+	tcase_add_test(tc, test_helo_option);
+	tcase_add_test(tc, test_tls_required);
 	suite_add_tcase(s, tc);
 	return s;
 }
