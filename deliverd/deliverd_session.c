@@ -405,7 +405,8 @@ connect_next(struct session *s)
 		break;
 	}
 	sa = (const struct sockaddr *)&h->addrs[s->addr_i];
-	(void)strlcpy(s->name, h->name, sizeof(s->name));
+	/* The resolver checks names; cleaned all the same, they go into logs. */
+	text_clean(s->name, sizeof(s->name), h->name);
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
 
@@ -560,10 +561,7 @@ b64(const void *in, size_t len, char *out, size_t outsz)
 static void
 log_connected(struct session *s)
 {
-	char esc[SMTP_DOMAIN_MAX * 4 + 1];
-
-	log_info("%s relay=%s[%s]:%u tls=%s verified=%s%s%s", qid_of(s),
-	    log_escape(esc, sizeof(esc), s->name, strlen(s->name)), s->addr,
+	log_info("%s relay=%s[%s]:%u tls=%s verified=%s%s%s", qid_of(s), s->name, s->addr,
 	    (unsigned)s->port, s->tls_on ? s->tls_version : "no",
 	    s->tls_on && s->verified ? "yes" : "no",
 	    s->route.auth_user[0] && s->state == S_AUTH_DONE ? " auth=yes" : "",
