@@ -1,0 +1,135 @@
+/*
+ * deliverd_route.c - where the mail of a destination domain goes
+ * (deliverd, unprivileged, chrooted): a remote-domain block's route, else
+ * the smart host (unless direct-first), else the domain's MX hosts; and
+ * the TLS policy, HELO choice and AUTH credentials that go with it.  Input:
+ * the configuration (trusted) and a domain queued checked.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "deliverd.h"
+#include "deliverd_dns.h"
+
+/*
+ * Until common/config.c has config_remote_domain() (being written in
+ * parallel), a weak stand-in: the strong definition replaces it at link
+ * time.  Exact pattern first, else the longest "*.suffix" of a strict
+ * subdomain, as the contract says.
+ */
+__attribute__((weak)) const struct remote_domain_conf *
+config_remote_domain(const struct config *c, const char *domain)
+{
+	const struct remote_domain_conf *rd, *best = NULL;
+	size_t dl = strlen(domain), sl, bestlen = 0;
+
+	TAILQ_FOREACH(rd, &c->remote_domains, entry)
+		if (strcasecmp(rd->pattern, domain) == 0)
+			return rd;
+	TAILQ_FOREACH(rd, &c->remote_domains, entry) {
+		if (strncmp(rd->pattern, "*.", 2) != 0)
+			continue;
+		sl = strlen(rd->pattern + 1);	/* ".suffix" */
+		if (dl > sl && strcasecmp(domain + dl - sl, rd->pattern + 1) == 0 &&
+		    sl > bestlen) {
+			best = rd;
+			bestlen = sl;
+		}
+	}
+	return best;
+}
+
+static void
+route_set_host(const struct config *c, const struct route_conf *rc, struct route *r)
+{
+	r->kind = rc->literal ? ROUTE_LITERAL : ROUTE_HOST;
+	(void)strlcpy(r->host, rc->host, sizeof(r->host));
+	r->port = rc->port ? rc->port : c->outbound_port;
+	r->fallback = 0;
+}
+
+static void
+route_key(struct route *r, const struct remote_domain_conf *rd)
+{
+	/*
+	 * Connections are shared by mail with the same target and the same
+	 * terms: TLS policy, HELO and credentials come from the block.
+	 */
+	(void)snprintf(r->key, sizeof(r->key), "%s:%s:%u|%s|%d", r->kind == ROUTE_MX ?
+	    "mx" : "host", r->host, (unsigned)r->port, rd ? rd->pattern : "", (int)r->tls);
+}
+
+void
+route_decide(const struct config *c, const char *domain, struct route *r)
+{
+	const struct remote_domain_conf *rd = config_remote_domain(c, domain);
+
+	memset(r, 0, sizeof(*r));
+	if (rd && rd->route.host[0] != '\0')
+		route_set_host(c, &rd->route, r);
+	else if (c->smart_host.host[0] != '\0' && !c->direct_first)
+		route_set_host(c, &c->smart_host, r);
+	else {
+		r->kind = ROUTE_MX;
+		(void)strlcpy(r->host, domain, sizeof(r->host));
+		r->port = c->outbound_port;
+		r->fallback = c->smart_host.host[0] != '\0' && c->direct_first;
+	}
+	r->tls = rd && rd->tls != TLS_POLICY_DEFAULT ? rd->tls : c->outbound_tls;
+	if (r->tls == TLS_POLICY_DEFAULT)
+		r->tls = TLS_POLICY_OPPORTUNISTIC;
+	r->helo = rd && (rd->flags & RD_HELO);
+	if (rd && rd->auth_user[0] != '\0') {
+		(void)strlcpy(r->auth_user, rd->auth_user, sizeof(r->auth_user));
+		(void)strlcpy(r->auth_password, rd->auth_password, sizeof(r->auth_password));
+		r->auth_plaintext = rd->tls == TLS_POLICY_NO;
+	}
+	route_key(r, rd);
+}
+
+int
+route_fallback(const struct config *c, const char *domain, struct route *r)
+{
+	if (c->smart_host.host[0] == '\0')
+		return -1;
+	route_set_host(c, &c->smart_host, r);
+	route_key(r, config_remote_domain(c, domain));
+	return 0;
+}
+
+int
+route_literal(const struct route *r, struct mx_result *mx)
+{
+	struct mx_host *h = &mx->hosts[0];
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&h->addrs[0];
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&h->addrs[0];
+	const char *a = r->host;
+	char buf[CONF_NAME_MAX];
+
+	memset(mx, 0, sizeof(*mx));
+	/* "IPv6:2001:db8::1" (RFC 5321 4.1.3) or the bare address */
+	if (strncasecmp(a, "IPv6:", 5) == 0)
+		a += 5;
+	if (strlcpy(buf, a, sizeof(buf)) >= sizeof(buf))
+		return -1;
+	if (inet_pton(AF_INET6, buf, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(r->port);
+		h->addrlens[0] = sizeof(*s6);
+	} else if (inet_pton(AF_INET, buf, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(r->port);
+		h->addrlens[0] = sizeof(*s4);
+	} else
+		return -1;
+	(void)strlcpy(h->name, buf, sizeof(h->name));
+	h->naddrs = 1;
+	mx->nhosts = 1;
+	mx->status = MX_OK;
+	return 0;
+}
