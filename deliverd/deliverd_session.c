@@ -296,6 +296,14 @@ dns_done(const struct mx_result *mx, void *arg)
 	struct session *s = arg;
 
 	s->dq = NULL;
+	if (mx->status != MX_OK) {
+		char esc[sizeof(mx->why) * 4];
+
+		log_info("%s domain=%s lookup=%s status=%s reason=\"%s\"", s->job->qid,
+		    s->job->domain, s->route.host, mx->status == MX_TEMPFAIL ?
+		    "deferred" : "failed", log_escape(esc, sizeof(esc), mx->why,
+		    strlen(mx->why)));
+	}
 	switch (mx->status) {
 	case MX_OK:
 		break;
@@ -346,6 +354,8 @@ start_cb(evutil_socket_t fd, short ev, void *arg)
 	mode = s->route.kind == ROUTE_MX ? DNS_MODE_MX : DNS_MODE_HOST;
 	s->dq = dns_lookup(s->route.host, mode, s->route.port, dns_done, s);
 	if (s->dq == NULL) {
+		log_warnx("%s domain=%s lookup=%s status=deferred reason=\"the lookup "
+		    "could not start\"", s->job->qid, s->job->domain, s->route.host);
 		job_error(s->job, 0, 0, "4.4.3", "DNS lookup could not start", "");
 		session_free(s);
 	}
