@@ -162,8 +162,11 @@ struct data_stream {
 	size_t		 flen;
 	char		 field[DATA_FIELD_MAX];
 	int		 done;
+	int		 raw;		/* BDAT: the octets as they are, no "." */
 };
 void	data_stream_init(struct data_stream *, int fd, const struct config *);
+/* The content as BDAT sends it (RFC 3030): unchanged, no final ".". */
+void	data_stream_init_raw(struct data_stream *, int fd);
 /*
  * Append about `want` octets of the dot-stuffed CRLF content to `out`, the
  * final "." line at the end; `c` says which domains are local (it may be a

@@ -6,7 +6,8 @@
  * address domain of the From: header field is replaced when it is a local
  * domain (D7); the rest of the message passes untouched.  The content is
  * our own spool (trusted in form), but its lines are of any length: only
- * one header field of at most DATA_FIELD_MAX octets is ever held.
+ * one header field of at most DATA_FIELD_MAX octets is ever held.  A
+ * BINARYMIME message goes out as BDAT (RFC 3030): its octets unchanged.
  */
 #include <sys/types.h>
 #include <errno.h>
@@ -28,6 +29,14 @@ data_stream_init(struct data_stream *ds, int fd, const struct config *c)
 	(void)strlcpy(ds->masquerade, c->masquerade_domain, sizeof(ds->masquerade));
 	ds->bol = 1;
 	ds->in_header = ds->masquerade[0] != '\0';
+}
+
+void
+data_stream_init_raw(struct data_stream *ds, int fd)
+{
+	memset(ds, 0, sizeof(*ds));
+	ds->fd = fd;
+	ds->raw = 1;
 }
 
 static int
@@ -153,6 +162,10 @@ data_stream_fill(struct data_stream *ds, const struct config *c, struct evbuffer
 				continue;
 			return -1;
 		}
+		if (n == 0 && ds->raw) {
+			ds->done = 1;
+			break;
+		}
 		if (n == 0) {
 			if (ds->cr)
 				put_char(ds, c, out, '\r');
@@ -165,6 +178,10 @@ data_stream_fill(struct data_stream *ds, const struct config *c, struct evbuffer
 			break;
 		}
 		ds->off += n;
+		if (ds->raw) {
+			evbuffer_add(out, buf, (size_t)n);
+			continue;
+		}
 		for (i = 0; i < (size_t)n; i++) {
 			if (ds->cr) {
 				ds->cr = 0;

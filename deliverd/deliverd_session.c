@@ -4,10 +4,11 @@
  * and then, after RSET, the destination's waiting jobs, up to
  * max-messages-per-connection (RFC 5321 3, 4; RFC 2920 PIPELINING; RFC 1870
  * SIZE; RFC 6152 8BITMIME; RFC 6531 SMTPUTF8; RFC 3461 DSN; RFC 3207
- * STARTTLS; RFC 4954 AUTH).
+ * STARTTLS; RFC 4954 AUTH; RFC 3030 BDAT for BINARYMIME content).
  *
  *   resolve -> connect -> greeting -> EHLO (HELO) -> [STARTTLS -> EHLO]
  *   -> [AUTH] -> MAIL -> RCPT... -> DATA -> content -> "." -> RSET / QUIT
+ *                                 (BINARYMIME: BDAT n LAST -> content)
  *
  * Until a server has answered MAIL, any trouble (connect failure, timeout,
  * a 4xx/5xx greeting, 4xx to EHLO/HELO/MAIL, TLS that policy refuses)
@@ -23,6 +24,7 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <errno.h>
@@ -81,6 +83,8 @@ enum state {
 #define EXT_STARTTLS	0x20
 #define EXT_AUTH_PLAIN	0x40
 #define EXT_AUTH_LOGIN	0x80
+#define EXT_CHUNKING	0x100
+#define EXT_BINARYMIME	0x200
 
 struct session {
 	uint32_t		 id;
@@ -114,6 +118,7 @@ struct session {
 	uint32_t		 pending;	/* replies owed for what was sent */
 	/* the transaction */
 	size_t			 rcpt_sent, rcpt_replied, naccepted;
+	int			 bdat;		/* BINARYMIME: BDAT, not DATA */
 	struct data_stream	 ds;
 };
 
@@ -121,6 +126,7 @@ static uint32_t next_id;
 
 static void	connect_next(struct session *);
 static int	start_message(struct session *);
+static int	message_failed(struct session *, uint32_t, const char *, const char *);
 static void	read_cb(struct bufferevent *, void *);
 static void	write_cb(struct bufferevent *, void *);
 static void	event_cb(struct bufferevent *, short, void *);
@@ -296,6 +302,14 @@ dns_done(const struct mx_result *mx, void *arg)
 	struct session *s = arg;
 
 	s->dq = NULL;
+	if (mx->status != MX_OK) {
+		char esc[sizeof(mx->why) * 4];
+
+		log_info("%s domain=%s lookup=%s status=%s reason=\"%s\"", s->job->qid,
+		    s->job->domain, s->route.host, mx->status == MX_TEMPFAIL ?
+		    "deferred" : "failed", log_escape(esc, sizeof(esc), mx->why,
+		    strlen(mx->why)));
+	}
 	switch (mx->status) {
 	case MX_OK:
 		break;
@@ -346,6 +360,8 @@ start_cb(evutil_socket_t fd, short ev, void *arg)
 	mode = s->route.kind == ROUTE_MX ? DNS_MODE_MX : DNS_MODE_HOST;
 	s->dq = dns_lookup(s->route.host, mode, s->route.port, dns_done, s);
 	if (s->dq == NULL) {
+		log_warnx("%s domain=%s lookup=%s status=deferred reason=\"the lookup "
+		    "could not start\"", s->job->qid, s->job->domain, s->route.host);
 		job_error(s->job, 0, 0, "4.4.3", "DNS lookup could not start", "");
 		session_free(s);
 	}
@@ -535,6 +551,10 @@ ehlo_line(struct session *s, const char *p, size_t len)
 		s->ext |= EXT_DSN;
 	else if (strcasecmp(kw, "STARTTLS") == 0)
 		s->ext |= EXT_STARTTLS;
+	else if (strcasecmp(kw, "CHUNKING") == 0)
+		s->ext |= EXT_CHUNKING;
+	else if (strcasecmp(kw, "BINARYMIME") == 0)
+		s->ext |= EXT_BINARYMIME;
 	else if (strcasecmp(kw, "SIZE") == 0) {
 		s->ext |= EXT_SIZE;
 		s->max_size = strtoull(arg, NULL, 10);	/* 0 or junk: no limit */
@@ -720,8 +740,16 @@ start_message(struct session *s)
 		return message_failed(s, 552, "5.3.4", "message too big for the server");
 	if (s->ext & EXT_SIZE)
 		(void)snprintf(size, sizeof(size), " SIZE=%llu", (unsigned long long)j->size);
-	if ((j->body == ENV_BODY_8BITMIME || j->body == ENV_BODY_BINARYMIME) &&
-	    (s->ext & EXT_8BITMIME))
+	s->bdat = 0;
+	if (j->body == ENV_BODY_BINARYMIME) {
+		/* RFC 3030 3: only to a server that takes it, and only with BDAT */
+		if ((s->ext & (EXT_BINARYMIME | EXT_CHUNKING)) !=
+		    (EXT_BINARYMIME | EXT_CHUNKING))
+			return message_failed(s, 554, "5.6.3", "the server does not "
+			    "accept binary content (BINARYMIME, RFC 3030)");
+		body = " BODY=BINARYMIME";
+		s->bdat = 1;
+	} else if (j->body == ENV_BODY_8BITMIME && (s->ext & EXT_8BITMIME))
 		body = " BODY=8BITMIME";
 	if (s->ext & EXT_DSN) {
 		if (j->ret == DSN_RET_FULL)
@@ -739,8 +767,30 @@ start_message(struct session *s)
 		/* RFC 2920 3.1: MAIL, every RCPT and DATA in one group. */
 		for (i = 0; i < j->nrcpts; i++)
 			send_rcpt(s, i);
-		sendf(s, "DATA");
+		if (!s->bdat)
+			sendf(s, "DATA");
 	}
+	return 0;
+}
+
+/* BDAT of the whole content as one LAST chunk, once a recipient is accepted. */
+static int
+start_bdat(struct session *s)
+{
+	struct stat st;
+
+	if (fstat(s->job->fd, &st) == -1 || st.st_size < 0) {
+		job_error(s->job, 0, 0, "4.3.0", "cannot read the message", s->hostfield);
+		session_free(s);
+		return -1;
+	}
+	sendf(s, "BDAT %lld LAST", (long long)st.st_size);
+	s->pending--;	/* the reply comes once the chunk is sent */
+	data_stream_init_raw(&s->ds, s->job->fd);
+	s->state = S_BODY;
+	set_timeouts(s, 0);
+	bufferevent_setwatermark(s->bev, EV_WRITE, OUTPUT_LOW / 2, 0);
+	write_cb(s->bev, s);
 	return 0;
 }
 
@@ -788,6 +838,11 @@ on_rcpt(struct session *s)
 		return 0;
 	}
 	s->state = S_DATA;
+	if (s->bdat) {
+		if (s->naccepted == 0)
+			return message_done(s);
+		return start_bdat(s);
+	}
 	if (!(s->ext & EXT_PIPELINING)) {
 		if (s->naccepted == 0)
 			return message_done(s);

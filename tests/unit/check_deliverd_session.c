@@ -53,7 +53,11 @@ static uint16_t port;
 struct pconn {
 	struct bufferevent *bev;
 	int		 in_data;
+	size_t		 bdat_left;	/* octets of a BDAT chunk to come */
 };
+
+static char bdat_got[256];	/* the last chunk, as received */
+static size_t bdat_len;
 
 static void
 say(struct pconn *c, const char *r)
@@ -78,8 +82,27 @@ peer_read(struct bufferevent *bev, void *arg)
 	char *line;
 	size_t n;
 
-	while ((line = evbuffer_readln(bufferevent_get_input(bev), &n,
-	    EVBUFFER_EOL_CRLF)) != NULL) {
+	for (;;) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+
+		if (c->bdat_left > 0) {
+			n = evbuffer_get_length(in);
+			if (n == 0)
+				return;
+			if (n > c->bdat_left)
+				n = c->bdat_left;
+			if (bdat_len + n <= sizeof(bdat_got))
+				evbuffer_copyout(in, bdat_got + bdat_len, n);
+			bdat_len += n;
+			evbuffer_drain(in, n);
+			if ((c->bdat_left -= n) == 0) {
+				P.messages++;
+				say(c, "250 2.0.0 chunk queued");
+			}
+			continue;
+		}
+		if ((line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF)) == NULL)
+			return;
 		if (c->in_data) {
 			if (strcmp(line, ".") == 0) {
 				c->in_data = 0;
@@ -105,6 +128,9 @@ peer_read(struct bufferevent *bev, void *arg)
 		else if (strcasecmp(line, "DATA") == 0) {
 			say(c, P.data ? P.data : "354 go ahead");
 			c->in_data = P.data == NULL || strncmp(P.data, "354", 3) == 0;
+		} else if (strncasecmp(line, "BDAT ", 5) == 0) {
+			c->bdat_left = strtoul(line + 5, NULL, 10);
+			bdat_len = 0;
 		} else if (strcasecmp(line, "RSET") == 0) {
 			P.rsets++;
 			say(c, "250 2.0.0 ok");
@@ -531,6 +557,34 @@ START_TEST(test_tls_required)
 }
 END_TEST
 
+/* BINARYMIME goes as one BDAT LAST chunk, octets unchanged (RFC 3030). */
+START_TEST(test_binarymime)
+{
+	static const char msg[] = "Subject: b\r\n\r\n.\nbare\rcr\n";
+
+	P.ehlo = "250-peer\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 BINARYMIME";
+	B_body = ENV_BODY_BINARYMIME;
+	submit(msg, sizeof(msg) - 1, 0, three);
+	run();
+	check_three();
+	ck_assert_msg(strstr(P.log, "MAIL FROM:<s@example.org> BODY=BINARYMIME\n") != NULL,
+	    "%s", P.log);
+	ck_assert(strstr(P.log, "DATA") == NULL);
+	ck_assert_uint_eq(bdat_len, sizeof(msg) - 1);
+	ck_assert(memcmp(bdat_got, msg, sizeof(msg) - 1) == 0);
+}
+END_TEST
+
+START_TEST(test_binarymime_refused)
+{
+	B_body = ENV_BODY_BINARYMIME;
+	submit("x\r\n", 3, 0, one);
+	run();
+	ck_assert_uint_eq(result_of("a@example.com")->status, DELIVER_PERMFAIL);
+	ck_assert_str_eq(result_of("a@example.com")->enhanced, "5.6.3");
+}
+END_TEST
+
 static Suite *
 session_suite(void)
 {
@@ -558,6 +612,8 @@ session_suite(void)
 	tcase_add_test(tc, test_auth_needs_tls);
 	tcase_add_test(tc, test_helo_option);
 	tcase_add_test(tc, test_tls_required);
+	tcase_add_test(tc, test_binarymime);
+	tcase_add_test(tc, test_binarymime_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
