@@ -16,34 +16,6 @@
 #include "deliverd.h"
 #include "deliverd_dns.h"
 
-/*
- * Until common/config.c has config_remote_domain() (being written in
- * parallel), a weak stand-in: the strong definition replaces it at link
- * time.  Exact pattern first, else the longest "*.suffix" of a strict
- * subdomain, as the contract says.
- */
-__attribute__((weak)) const struct remote_domain_conf *
-config_remote_domain(const struct config *c, const char *domain)
-{
-	const struct remote_domain_conf *rd, *best = NULL;
-	size_t dl = strlen(domain), sl, bestlen = 0;
-
-	TAILQ_FOREACH(rd, &c->remote_domains, entry)
-		if (strcasecmp(rd->pattern, domain) == 0)
-			return rd;
-	TAILQ_FOREACH(rd, &c->remote_domains, entry) {
-		if (strncmp(rd->pattern, "*.", 2) != 0)
-			continue;
-		sl = strlen(rd->pattern + 1);	/* ".suffix" */
-		if (dl > sl && strcasecmp(domain + dl - sl, rd->pattern + 1) == 0 &&
-		    sl > bestlen) {
-			best = rd;
-			bestlen = sl;
-		}
-	}
-	return best;
-}
-
 static void
 route_set_host(const struct config *c, const struct route_conf *rc, struct route *r)
 {
