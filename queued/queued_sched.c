@@ -1109,7 +1109,12 @@ run_done(struct run *r)
 		return;
 	}
 	next = next_attempt(r);
-	r->env.next_attempt = next == NEVER ? 0 : next;
+	/*
+	 * Remote recipients that no deliverd took were not attempted: on disk
+	 * they are due now, so that a queued restarted meanwhile sends them at
+	 * once instead of at the next retry or report time.
+	 */
+	r->env.next_attempt = r->no_deliverd ? r->now : next == NEVER ? 0 : next;
 	if (store_save(&r->env) == -1)
 		next = r->now + env->conf->retry_interval[0];
 	entry_domains(e, &r->env);
