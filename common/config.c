@@ -861,19 +861,75 @@ parse_tls_policy(struct parser *p, const char *kw, const char *v, enum tls_polic
 }
 
 /* smart-host ROUTE */
+/*
+ * The terms of an outbound connection that remote-domain and smart-host
+ * share: "tls POLICY" and "auth USER PASSWORD" at av[*i].  Returns 1 when
+ * one was taken (*i moved past it), 0 when av[*i] is neither, -1 after
+ * reporting an error.  `what` names the statement in messages.
+ */
+static int
+parse_terms(struct parser *p, const char *what, int ac, char **av, int *i,
+    enum tls_policy *tls, int *seen_tls, char *user, char *password, size_t sz,
+    int *seen_auth)
+{
+	if (strcmp(av[*i], "tls") == 0) {
+		if ((*seen_tls)++) {
+			perr(p, "%s: option \"tls\" given twice", what);
+			return -1;
+		}
+		if (*i + 1 >= ac) {
+			perr(p, "%s: tls needs no, opportunistic or require", what);
+			return -1;
+		}
+		(*i)++;
+		return parse_tls_policy(p, "tls", av[*i], tls) == -1 ? -1 : 1;
+	}
+	if (strcmp(av[*i], "auth") != 0)
+		return 0;
+	if ((*seen_auth)++) {
+		perr(p, "%s: option \"auth\" given twice", what);
+		return -1;
+	}
+	if (*i + 2 >= ac) {
+		perr(p, "%s: expected \"auth USER PASSWORD\"", what);
+		return -1;
+	}
+	if (av[*i + 1][0] == '\0' || av[*i + 2][0] == '\0') {
+		perr(p, "%s: auth: empty user or password", what);
+		return -1;
+	}
+	if (strlcpy(user, av[*i + 1], sz) >= sz || strlcpy(password, av[*i + 2], sz) >= sz) {
+		perr(p, "%s: auth: user or password too long (at most %zu characters)",
+		    what, sz - 1);
+		return -1;
+	}
+	*i += 2;
+	return 1;
+}
+
 static void
 kw_smart_host(struct parser *p, int ac, char **av)
 {
+	struct config *c = p->conf;
 	struct route_conf r;
 	char why[512];
+	int i, t, seen_tls = 0, seen_auth = 0;
 
-	(void)ac;
 	p->smart_host_line = p->line;	/* even when in error: reported once */
 	if (config_parse_route(av[1], &r, why, sizeof(why)) == -1) {
 		perr(p, "smart-host: %s", why);
 		return;
 	}
-	p->conf->smart_host = r;
+	for (i = 2; i < ac; i++) {
+		t = parse_terms(p, "smart-host", ac, av, &i, &c->smart_host_tls, &seen_tls,
+		    c->smart_host_auth_user, c->smart_host_auth_password,
+		    sizeof(c->smart_host_auth_user), &seen_auth);
+		if (t == 0)
+			perr(p, "smart-host: unknown option \"%s\"", av[i]);
+		if (t != 1)
+			return;
+	}
+	c->smart_host = r;
 }
 
 static void
@@ -913,11 +969,12 @@ kw_remote_domain(struct parser *p, int ac, char **av)
 		{ "hold", RD_HOLD },
 	};
 	struct remote_domain_conf rd, *o, *n;
-	char why[512];
-	int i, seen_route = 0, seen_tls = 0, seen_auth = 0;
+	char why[512], what[CONF_NAME_MAX + 16];
+	int i, r, seen_route = 0, seen_tls = 0, seen_auth = 0;
 	size_t k;
 
 	memset(&rd, 0, sizeof(rd));
+	(void)snprintf(what, sizeof(what), "remote-domain %s", av[1]);
 	if (!acl_domain_pattern_valid(av[1], 0)) {
 		perr(p, "remote-domain: \"%s\" is not a domain name or *.domain", av[1]);
 		return;
@@ -953,40 +1010,11 @@ kw_remote_domain(struct parser *p, int ac, char **av)
 				perr(p, "remote-domain %s: %s", av[1], why);
 				goto fail;
 			}
-		} else if (strcmp(av[i], "tls") == 0) {
-			if (seen_tls++)
-				goto twice;
-			if (i + 1 >= ac) {
-				perr(p, "remote-domain %s: tls needs no, opportunistic "
-				    "or require", av[1]);
-				goto fail;
-			}
-			if (parse_tls_policy(p, "remote-domain ... tls", av[++i],
-			    &rd.tls) == -1)
-				goto fail;
-		} else if (strcmp(av[i], "auth") == 0) {
-			if (seen_auth++)
-				goto twice;
-			if (i + 2 >= ac) {
-				perr(p, "remote-domain %s: expected \"auth USER PASSWORD\"",
-				    av[1]);
-				goto fail;
-			}
-			if (av[i + 1][0] == '\0' || av[i + 2][0] == '\0') {
-				perr(p, "remote-domain %s: auth: empty user or password",
-				    av[1]);
-				goto fail;
-			}
-			if (strlcpy(rd.auth_user, av[i + 1], sizeof(rd.auth_user)) >=
-			    sizeof(rd.auth_user) ||
-			    strlcpy(rd.auth_password, av[i + 2], sizeof(rd.auth_password)) >=
-			    sizeof(rd.auth_password)) {
-				perr(p, "remote-domain %s: auth: user or password too long "
-				    "(at most %zu characters)", av[1], sizeof(rd.auth_user) - 1);
-				goto fail;
-			}
-			i += 2;
-		} else {
+		} else if ((r = parse_terms(p, what, ac, av, &i, &rd.tls, &seen_tls,
+		    rd.auth_user, rd.auth_password, sizeof(rd.auth_user),
+		    &seen_auth)) == -1) {
+			goto fail;
+		} else if (r == 0) {
 			perr(p, "remote-domain %s: unknown option \"%s\"", av[1], av[i]);
 			goto fail;
 		}
@@ -1217,7 +1245,7 @@ static const struct keyword keywords[] = {
 	{ "remote-domain",	1, MAX_TOKENS - 1, kw_remote_domain },
 	{ "retry-intervals",	4, 4, kw_retry_intervals },
 	{ "reverse-dns",	1, 1, kw_reverse_dns },
-	{ "smart-host",		1, 1, kw_smart_host },
+	{ "smart-host",		1, 6, kw_smart_host },
 	{ "smtpd-user",		1, 1, kw_smtpd_user },
 	{ "tls-certificate",	1, 1, kw_tls_certificate },
 	{ "tls-key",		1, 1, kw_tls_key },
@@ -1419,6 +1447,13 @@ check_outbound(struct parser *p)
 	if (c->direct_first && c->smart_host.host[0] == '\0' && !p->smart_host_line) {
 		p->line = p->direct_first_line;
 		perr(p, "direct-first yes needs a smart-host");
+	}
+	if (c->smart_host_auth_user[0] != '\0' && c->smart_host_tls == TLS_POLICY_DEFAULT &&
+	    c->outbound_tls == TLS_POLICY_NO) {
+		p->line = p->smart_host_line;
+		perr(p, "smart-host: auth is sent over TLS only, and outbound-tls is "
+		    "no: add tls opportunistic or require (or tls no to send the "
+		    "password in plaintext)");
 	}
 	TAILQ_FOREACH(rd, &c->remote_domains, entry) {
 		p->line = rd->line;

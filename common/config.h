@@ -139,6 +139,9 @@ struct config {
 
 	/* outbound delivery: routing (deliverd) */
 	struct route_conf smart_host;		/* all remote mail through it, or none */
+	enum tls_policy	 smart_host_tls;	/* TLS_POLICY_DEFAULT: outbound-tls */
+	char		 smart_host_auth_user[256];	/* "" : no AUTH */
+	char		 smart_host_auth_password[256];
 	int		 direct_first;		/* try MX first, then the smart host */
 	uint16_t	 outbound_port;		/* 25 */
 	struct remote_domain_list remote_domains;

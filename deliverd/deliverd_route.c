@@ -36,6 +36,9 @@ route_key(struct route *r, const struct remote_domain_conf *rd)
 	    "mx" : "host", r->host, (unsigned)r->port, rd ? rd->pattern : "", (int)r->tls);
 }
 
+static void route_terms(const struct config *, const struct remote_domain_conf *,
+    struct route *, int);
+
 void
 route_decide(const struct config *c, const char *domain, struct route *r)
 {
@@ -52,14 +55,45 @@ route_decide(const struct config *c, const char *domain, struct route *r)
 		r->port = c->outbound_port;
 		r->fallback = c->smart_host.host[0] != '\0' && c->direct_first;
 	}
-	r->tls = rd && rd->tls != TLS_POLICY_DEFAULT ? rd->tls : c->outbound_tls;
+	route_terms(c, rd, r, r->kind != ROUTE_MX && !(rd && rd->route.host[0] != '\0'));
+}
+
+/*
+ * TLS policy, HELO and credentials.  Through the smart host, its own terms
+ * (smart-host ... tls/auth) come first; else the destination's
+ * remote-domain block's; else outbound-tls.
+ */
+static void
+route_terms(const struct config *c, const struct remote_domain_conf *rd,
+    struct route *r, int via_smart_host)
+{
+	const char *user = NULL, *password = NULL;
+	enum tls_policy own = TLS_POLICY_DEFAULT;
+
+	if (via_smart_host && (c->smart_host_tls != TLS_POLICY_DEFAULT ||
+	    c->smart_host_auth_user[0] != '\0')) {
+		own = c->smart_host_tls;
+		if (c->smart_host_auth_user[0] != '\0') {
+			user = c->smart_host_auth_user;
+			password = c->smart_host_auth_password;
+		}
+	} else if (rd) {
+		own = rd->tls;
+		if (rd->auth_user[0] != '\0') {
+			user = rd->auth_user;
+			password = rd->auth_password;
+		}
+	}
+	r->tls = own != TLS_POLICY_DEFAULT ? own : c->outbound_tls;
 	if (r->tls == TLS_POLICY_DEFAULT)
 		r->tls = TLS_POLICY_OPPORTUNISTIC;
 	r->helo = rd && (rd->flags & RD_HELO);
-	if (rd && rd->auth_user[0] != '\0') {
-		(void)strlcpy(r->auth_user, rd->auth_user, sizeof(r->auth_user));
-		(void)strlcpy(r->auth_password, rd->auth_password, sizeof(r->auth_password));
-		r->auth_plaintext = rd->tls == TLS_POLICY_NO;
+	r->auth_user[0] = r->auth_password[0] = '\0';
+	r->auth_plaintext = 0;
+	if (user != NULL) {
+		(void)strlcpy(r->auth_user, user, sizeof(r->auth_user));
+		(void)strlcpy(r->auth_password, password, sizeof(r->auth_password));
+		r->auth_plaintext = own == TLS_POLICY_NO;
 	}
 	route_key(r, rd);
 }
@@ -70,7 +104,7 @@ route_fallback(const struct config *c, const char *domain, struct route *r)
 	if (c->smart_host.host[0] == '\0')
 		return -1;
 	route_set_host(c, &c->smart_host, r);
-	route_key(r, config_remote_domain(c, domain));
+	route_terms(c, config_remote_domain(c, domain), r, 1);
 	return 0;
 }
 

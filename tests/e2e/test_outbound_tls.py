@@ -130,3 +130,24 @@ def test_outbound_auth_over_tls(suite):
         time.sleep(0.5)
         log = suite.log_text()
         assert "s3cr3t-pw-Xy" not in log and "wr0ng-pw-Zq" not in log, "a password in the log"
+
+
+@options(start=False)
+def test_outbound_smart_host_with_its_own_tls_and_auth(suite):
+    # A provider's relay: every remote domain through it, TLS required and
+    # AUTH, from the terms on the smart-host line (no remote-domain block).
+    ca = TestCA(suite)
+    crt, key = ca.server("local", ["127.0.0.1"])
+    with SilentDNS() as silent, \
+            PeerSMTP(cert=crt, key=key, auth=("relayuser", "r3lay-Pw-Q"),
+                     auth_needs_tls=True) as relay:
+        start_outbound(suite, 25, silent, conf={
+            "smart-host": '%s tls require auth relayuser "r3lay-Pw-Q"' % relay.route(),
+            "outbound-tls-ca-file": '"%s"' % ca.ca_pem})
+        q1, t1, _ = send(suite, ["x@one.test"])
+        q2, t2, _ = send(suite, ["y@two.test"])
+        for q, t, r in ((q1, t1, "x@one.test"), (q2, t2, "y@two.test")):
+            (m,) = relay.wait_messages(1, needle=t.encode())
+            assert m.tls and m.auth_user == "relayuser", (m.tls, m.auth_user, m.conn.commands)
+            wait_outcome(suite, q, "sent", r)
+        assert "r3lay-Pw-Q" not in suite.log_text(), "the password in the log"

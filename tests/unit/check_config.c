@@ -789,8 +789,12 @@ static const struct bad bad[] = {
 	B("auth-failure-delay -1s\n", 1, "auth-failure-delay: bad time"),
 
 	/* outbound delivery */
-	B("smart-host\n", 1, "smart-host takes 1 argument"),
-	B("smart-host a.test b.test\n", 1, "smart-host takes 1 argument"),
+	B("smart-host\n", 1, "smart-host: wrong number of arguments"),
+	B("smart-host a.test b.test\n", 1, "smart-host: unknown option \"b.test\""),
+	B("smart-host a.test tls maybe\n", 1, "tls takes no, opportunistic or require, not \"maybe\""),
+	B("smart-host a.test auth user\n", 1, "smart-host: expected \"auth USER PASSWORD\""),
+	B("smart-host a.test tls no tls no\n", 1, "smart-host: option \"tls\" given twice"),
+	B("outbound-tls no\nsmart-host a.test auth u p\n", 2, "smart-host: auth is sent over TLS only"),
 	B("smart-host bad..test\n", 1, "smart-host: route: \"bad..test\" is not a valid host name"),
 	B("smart-host relay.test:0\n", 1, "smart-host: route: bad port \"0\""),
 	B("smart-host relay.test:65536\n", 1, "smart-host: route: bad port \"65536\""),
@@ -1316,7 +1320,7 @@ START_TEST(test_outbound_keywords)
 {
 	static const char text[] =
 	    "default-domain example.test\n"
-	    "smart-host relay.example.net:587\n"
+	    "smart-host relay.example.net:587 tls require auth relayuser \"relay pw\"\n"
 	    "direct-first yes\n"
 	    "outbound-port 2526\n"
 	    "max-outbound-connections 50\n"
@@ -1347,6 +1351,9 @@ START_TEST(test_outbound_keywords)
 	ck_assert_str_eq(c->smart_host.host, "relay.example.net");
 	ck_assert_uint_eq(c->smart_host.port, 587);
 	ck_assert_int_eq(c->smart_host.literal, 0);
+	ck_assert_int_eq(c->smart_host_tls, TLS_POLICY_REQUIRE);
+	ck_assert_str_eq(c->smart_host_auth_user, "relayuser");
+	ck_assert_str_eq(c->smart_host_auth_password, "relay pw");
 	ck_assert_int_eq(c->direct_first, 1);
 	ck_assert_uint_eq(c->outbound_port, 2526);
 	ck_assert_uint_eq(c->max_outbound_connections, 50);
