@@ -37,6 +37,16 @@ DAEMONS = ("smtpd", "queued", "pickupd", "deliverd")
 CRLF = b"\r\n"
 
 
+def _unserved_udp_port():
+    """A loopback UDP port that nothing listens on (just freed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.bind(("127.0.0.1", 0))
+        return u.getsockname()[1]
+
+
+NO_DNS = "127.0.0.1 port %d" % _unserved_udp_port()
+
+
 class Skip(Exception):
     """Raised by a test that cannot run here; the reason is printed."""
 
@@ -346,6 +356,10 @@ class Suite:
             "log-file": '"%s"' % self.log_path,
             "log-verbose": "yes",
             "pickup-interval": "1s",
+            # Traffic stays on loopback: without a test's own DNS server,
+            # lookups go to a port nobody serves (refused at once), never
+            # to the host's resolver.
+            "dns-server": NO_DNS,
         }
         for k, v in (overrides or {}).items():
             if v is None:
@@ -651,7 +665,16 @@ class Suite:
 
 def append_config(suite, lines):
     """Append statements (a keyword may repeat) to the instance's config file,
-    after write_config() wrote it."""
+    after write_config() wrote it.  A dns-server line replaces the harness's
+    default one (a server nobody serves)."""
+    lines = list(lines)
+    if any(l.split()[:1] == ["dns-server"] for l in lines) and \
+            suite.conf.get("dns-server") == NO_DNS:
+        with open(suite.conf_path) as f:
+            kept = [l for l in f if l.split() != ["dns-server"] + NO_DNS.split()]
+        with open(suite.conf_path, "w") as f:
+            f.writelines(kept)
+        del suite.conf["dns-server"]
     with open(suite.conf_path, "a") as f:
         for line in lines:
             f.write(line + "\n")
