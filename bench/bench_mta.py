@@ -354,7 +354,7 @@ class Mailroot:
     def log_path(self):
         return os.path.join(self.dir, "mailroot.log")
 
-    def start(self, **_):
+    def start(self, sink_port=0, **_):
         self.dir = os.path.join(self.base, "mailroot-" + uuid.uuid4().hex[:8])
         os.mkdir(self.dir)
         os.chmod(self.dir, 0o755)       # the daemon users traverse it when run as root
@@ -367,6 +367,10 @@ class Mailroot:
                     "default-domain   local.test\n"
                     "listen           on 127.0.0.1 port %d\n"
                     "log-file         \"%s\"\n" % (self.root, self.port, self.log_path))
+            if sink_port:
+                # relay.test to smtp-sink, as Postfix's transport map does
+                f.write("remote-domain    relay.test allow-relay route [127.0.0.1]:%d\n"
+                        % sink_port)
         run([os.path.join(self.bindir, "smtpctl"), "-f", self.conf_path, "start"],
             env=self.env, what="smtpctl start")
         wait_for(lambda: port_open(self.port), 15, "Mailroot to listen on port %d" % self.port)
