@@ -2,9 +2,8 @@
  * deliverd_dns.c - where to connect for a destination: MX, then A/AAAA
  * (deliverd, unprivileged, chrooted).
  *
- * c-ares runs inside deliverd's libevent loop, as in smtpd_dns.c: its
- * sockets are watched through the socket state callback, its
- * retransmissions through one timer, and no call blocks.  The channel is
+ * c-ares runs inside deliverd's libevent loop (common/aresloop.c, as in
+ * smtpd), and no call blocks.  The channel is
  * made before the chroot (dns_init, from the pre_drop hook), while
  * /etc/resolv.conf can still be read; it looks names up in the DNS only
  * (lookups "b"), never in the chroot's absent hosts file.  The servers of
@@ -64,6 +63,7 @@
 #include <ares.h>
 #include <event2/event.h>
 
+#include "aresloop.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -72,7 +72,6 @@
 #define DNS_LOOKUP_TIMEOUT	10	/* seconds for the whole lookup */
 #define DNS_TRY_TIMEOUT_MS	1500	/* c-ares: first try; later tries double */
 #define DNS_TRIES		2	/* so each phase (MX, then A/AAAA) <= 4.5 s */
-#define DNS_SOCKETS_MAX		16
 #define MX_CANDIDATES_MAX	64	/* MX records of one answer looked at */
 #define DNS_RECORDS_MAX		32	/* A or AAAA records parsed per answer */
 
@@ -110,209 +109,55 @@ struct dns_query {
 	struct mx_result	 res;
 };
 
-static ares_channel channel;
-static int channel_ok;
-static struct ares_addr_port_node *system_servers;	/* resolv.conf's */
-static struct event *ares_timer;
-static unsigned outstanding;			/* queries on the channel */
-
-/* The servers the configuration asks for, applied when the channel is idle. */
-static struct dns_server_conf want_servers[CONF_DNS_SERVERS_MAX];
-static size_t nwant_servers;
-static int servers_pending;
 /*
- * c-ares changes servers only on an idle channel.  While a change waits,
- * new lookups wait too, so that the channel drains (in at most the c-ares
- * timeouts of the lookups already under way) even on a busy server.
+ * Lookups that wait for a server change (aresloop_waiting), started from
+ * the channel's ready callback.
  */
 static TAILQ_HEAD(, dns_query) waitq = TAILQ_HEAD_INITIALIZER(waitq);
 
-static struct {
-	ares_socket_t	 fd;
-	struct event	*ev;
-} socks[DNS_SOCKETS_MAX];
-
-static void timer_update(void);
 static void lookup_start(struct dns_query *);
 
-/* ---- c-ares in the event loop ------------------------------------------------ */
-
+/* The servers changed: start the lookups that waited for it. */
 static void
-sock_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)arg;
-	ares_process_fd(channel, (what & EV_READ) ? fd : ARES_SOCKET_BAD,
-	    (what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
-	timer_update();
-}
-
-static void
-ares_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-	ares_process_fd(channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-	timer_update();
-}
-
-/* c-ares says which of its sockets to watch for what. */
-static void
-sock_state_cb(void *data, ares_socket_t fd, int readable, int writable)
-{
-	short what = (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0);
-	int i, slot = -1;
-
-	(void)data;
-	for (i = 0; i < DNS_SOCKETS_MAX; i++) {
-		if (socks[i].ev != NULL && socks[i].fd == fd) {
-			event_free(socks[i].ev);
-			socks[i].ev = NULL;
-			slot = i;
-			break;
-		}
-		if (socks[i].ev == NULL && slot == -1)
-			slot = i;
-	}
-	if (what == 0)
-		return;
-	if (slot == -1) {
-		/* More sockets than servers times two: cannot happen; the
-		 * query then times out. */
-		log_warnx("dns: too many resolver sockets");
-		return;
-	}
-	socks[slot].fd = fd;
-	socks[slot].ev = event_new(env->base, fd, what | EV_PERSIST, sock_cb, NULL);
-	if (socks[slot].ev == NULL || event_add(socks[slot].ev, NULL) == -1)
-		log_warnx("dns: cannot watch a resolver socket");
-}
-
-static int
-servers_apply(void)
-{
-	struct ares_addr_port_node nodes[CONF_DNS_SERVERS_MAX], *list;
-	size_t i;
-	int rc;
-
-	if (nwant_servers == 0)
-		list = system_servers;
-	else {
-		memset(nodes, 0, sizeof(nodes));
-		for (i = 0; i < nwant_servers; i++) {
-			struct ares_addr_port_node *n = &nodes[i];
-
-			if (inet_pton(AF_INET, want_servers[i].addr, &n->addr.addr4) == 1)
-				n->family = AF_INET;
-			else if (inet_pton(AF_INET6, want_servers[i].addr, &n->addr.addr6) == 1)
-				n->family = AF_INET6;
-			else
-				return ARES_EBADSTR;
-			n->udp_port = n->tcp_port = want_servers[i].port;
-			n->next = i + 1 < nwant_servers ? &nodes[i + 1] : NULL;
-		}
-		list = &nodes[0];
-	}
-	/* c-ares refuses (ENOTIMP) while queries are outstanding. */
-	if ((rc = ares_set_servers_ports(channel, list)) == ARES_SUCCESS)
-		servers_pending = 0;
-	return rc;
-}
-
-/* Re-arm the retransmission timer; apply a server change that waited. */
-static void
-timer_update(void)
+waitq_run(void)
 {
 	struct dns_query *q;
-	struct timeval tv, *tvp;
-	int rc;
 
-	if (servers_pending && outstanding == 0) {
-		if ((rc = servers_apply()) != ARES_SUCCESS) {
-			log_warnx("dns: cannot set the new DNS servers: %s; keeping "
-			    "the old ones", ares_strerror(rc));
-			servers_pending = 0;
-		}
-		while ((q = TAILQ_FIRST(&waitq)) != NULL) {
-			TAILQ_REMOVE(&waitq, q, wait);
-			q->queued = 0;
-			lookup_start(q);
-		}
+	while ((q = TAILQ_FIRST(&waitq)) != NULL) {
+		TAILQ_REMOVE(&waitq, q, wait);
+		q->queued = 0;
+		lookup_start(q);
 	}
-	if (ares_timer == NULL)
-		return;
-	if (outstanding == 0) {
-		evtimer_del(ares_timer);
-		return;
-	}
-	if ((tvp = ares_timeout(channel, NULL, &tv)) != NULL)
-		evtimer_add(ares_timer, tvp);
-}
-
-static int
-ares_timer_make(void)
-{
-	if (ares_timer == NULL)
-		ares_timer = evtimer_new(env->base, ares_timer_cb, NULL);
-	return ares_timer == NULL ? -1 : 0;
 }
 
 /* Before the chroot: make the channel (it reads /etc/resolv.conf now). */
 void
 dns_init(void)
 {
-	struct ares_options o;
-	int rc, mask;
+	char why[256];
 
-	if ((rc = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS) {
-		log_warnx("dns: c-ares: %s; no MX lookups", ares_strerror(rc));
-		return;
-	}
-	memset(&o, 0, sizeof(o));
-	o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
-	o.timeout = DNS_TRY_TIMEOUT_MS;
-	o.tries = DNS_TRIES;
-	o.lookups = (char *)"b";	/* DNS only: never the chroot's (absent) hosts file */
-	o.sock_state_cb = sock_state_cb;
-	mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_LOOKUPS |
-	    ARES_OPT_SOCK_STATE_CB;
-	if ((rc = ares_init_options(&channel, &o, mask)) != ARES_SUCCESS) {
-		log_warnx("dns: cannot set up the resolver: %s; no MX lookups",
-		    ares_strerror(rc));
-		return;
-	}
-	if ((rc = ares_get_servers_ports(channel, &system_servers)) != ARES_SUCCESS)
-		system_servers = NULL;
-	channel_ok = 1;
+	if (aresloop_init(DNS_TRY_TIMEOUT_MS, DNS_TRIES, waitq_run, why, sizeof(why)) == -1)
+		log_warnx("dns: %s; no MX lookups", why);
 }
 
 /* A configuration arrived: use its dns-server list, or the system's servers. */
 void
 dns_configure(const struct config *c)
 {
-	int rc;
+	struct aresloop_server sv[CONF_DNS_SERVERS_MAX];
+	char why[256];
+	size_t i;
 
-	if (!channel_ok)
-		return;
-	if (ares_timer_make() == -1) {
-		log_warnx("dns: cannot make the resolver's timer");
+	if (aresloop_attach(env->base, why, sizeof(why)) == -1) {
+		log_warnx("dns: %s", why);
 		return;
 	}
-	if (nwant_servers == c->ndns_servers && !servers_pending && memcmp(want_servers,
-	    c->dns_servers, c->ndns_servers * sizeof(c->dns_servers[0])) == 0)
-		return;
-	memcpy(want_servers, c->dns_servers, c->ndns_servers * sizeof(c->dns_servers[0]));
-	nwant_servers = c->ndns_servers;
-	servers_pending = 1;
-	if (outstanding > 0) {
-		log_debug("dns: new servers wait for %u queries to finish", outstanding);
-		return;
+	for (i = 0; i < c->ndns_servers; i++) {
+		sv[i].addr = c->dns_servers[i].addr;
+		sv[i].port = c->dns_servers[i].port;
 	}
-	if ((rc = servers_apply()) != ARES_SUCCESS) {
-		log_warnx("dns: cannot set the DNS servers: %s; keeping the old ones",
-		    ares_strerror(rc));
-		servers_pending = 0;
-	}
+	if (aresloop_servers(sv, c->ndns_servers, why, sizeof(why)) == -1)
+		log_warnx("dns: %s; keeping the old ones", why);
 }
 
 /* ---- one lookup ------------------------------------------------------------------ */
@@ -528,7 +373,7 @@ addr_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 
 	(void)timeouts;
 	q->pending--;
-	outstanding--;
+	aresloop_answered();
 	if (q->done == NULL || q->finished) {
 		query_free_if_idle(q);
 		return;
@@ -561,8 +406,7 @@ send_query(struct dns_query *q, const char *name, int type, ares_callback cb,
     void *arg)
 {
 	q->pending++;
-	outstanding++;
-	ares_query(channel, name, ns_c_in, type, cb, arg);
+	aresloop_query(name, type, cb, arg);
 }
 
 /* AAAA and A of every host in res.hosts[]. */
@@ -676,7 +520,7 @@ mx_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 
 	(void)timeouts;
 	q->pending--;
-	outstanding--;
+	aresloop_answered();
 	if (q->done == NULL || q->finished) {
 		query_free_if_idle(q);
 		return;
@@ -823,8 +667,7 @@ dns_lookup(const char *name, enum dns_mode mode, uint16_t port, dns_done_fn done
 	static const struct timeval limit = { DNS_LOOKUP_TIMEOUT, 0 };
 	struct dns_query *q;
 
-	if (done == NULL || (mode != DNS_MODE_LITERAL && (!channel_ok ||
-	    ares_timer_make() == -1)))
+	if (done == NULL || (mode != DNS_MODE_LITERAL && !aresloop_usable()))
 		return NULL;
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return NULL;
@@ -850,12 +693,11 @@ dns_lookup(const char *name, enum dns_mode mode, uint16_t port, dns_done_fn done
 		return q;
 	}
 	evtimer_add(q->timer, &limit);
-	if (servers_pending) {
+	if (aresloop_waiting()) {
 		q->queued = 1;
 		TAILQ_INSERT_TAIL(&waitq, q, wait);
 	} else
 		lookup_start(q);
-	timer_update();
 	return q;
 }
 

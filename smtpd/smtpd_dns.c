@@ -2,8 +2,7 @@
  * smtpd_dns.c - the client's reverse DNS name, forward-confirmed (smtpd,
  * unprivileged, chrooted).
  *
- * c-ares runs inside smtpd's libevent loop: its sockets are watched through
- * the socket state callback, its retransmissions through one timer, and no
+ * c-ares runs inside smtpd's libevent loop (common/aresloop.c), and no
  * call blocks.  The channel is made before the chroot (dns_init, from the
  * pre_drop hook), while /etc/resolv.conf can still be read; the servers of
  * mailroot.conf's dns-server statements replace that file's when a
@@ -31,6 +30,7 @@
 #include <ares.h>
 #include <event2/event.h>
 
+#include "aresloop.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -41,7 +41,6 @@
 #define DNS_TRIES		2
 #define DNS_NAMES_MAX		4	/* PTR names forward-checked */
 #define DNS_ADDRS_MAX		32	/* A/AAAA records looked at per name */
-#define DNS_SOCKETS_MAX		16
 
 struct dns_fwd {
 	struct dns_lookup	*lk;
@@ -66,29 +65,12 @@ struct dns_lookup {
 	struct dns_fwd		 fwd[DNS_NAMES_MAX];
 };
 
-static ares_channel channel;
-static int channel_ok;
-static struct ares_addr_port_node *system_servers;	/* resolv.conf's */
-static struct event *ares_timer;
-static unsigned outstanding;			/* queries on the channel */
-
-/* The servers the configuration asks for, applied when the channel is idle. */
-static struct dns_server_conf want_servers[CONF_DNS_SERVERS_MAX];
-static size_t nwant_servers;
-static int servers_pending;
 /*
- * c-ares changes servers only on an idle channel.  While a change waits,
- * new lookups wait too, so that the channel drains (in at most the c-ares
- * timeouts of the lookups already under way) even on a busy server.
+ * Lookups that wait for a server change (aresloop_waiting), started from
+ * the channel's ready callback.
  */
 static TAILQ_HEAD(, dns_lookup) waitq = TAILQ_HEAD_INITIALIZER(waitq);
 
-static struct {
-	ares_socket_t	 fd;
-	struct event	*ev;
-} socks[DNS_SOCKETS_MAX];
-
-static void timer_update(void);
 static void lookup_start(struct dns_lookup *);
 
 const char *
@@ -105,177 +87,43 @@ dns_status_name(enum dns_status st)
 	return "?";
 }
 
-/* ---- c-ares in the event loop ------------------------------------------------ */
-
+/* The servers changed: start the lookups that waited for it. */
 static void
-sock_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)arg;
-	ares_process_fd(channel, (what & EV_READ) ? fd : ARES_SOCKET_BAD,
-	    (what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
-	timer_update();
-}
-
-static void
-ares_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-	ares_process_fd(channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-	timer_update();
-}
-
-/* c-ares says which of its sockets to watch for what. */
-static void
-sock_state_cb(void *data, ares_socket_t fd, int readable, int writable)
-{
-	short what = (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0);
-	int i, slot = -1;
-
-	(void)data;
-	for (i = 0; i < DNS_SOCKETS_MAX; i++) {
-		if (socks[i].ev != NULL && socks[i].fd == fd) {
-			event_free(socks[i].ev);
-			socks[i].ev = NULL;
-			slot = i;
-			break;
-		}
-		if (socks[i].ev == NULL && slot == -1)
-			slot = i;
-	}
-	if (what == 0)
-		return;
-	if (slot == -1) {
-		/* More sockets than servers times two: cannot happen; the
-		 * query then times out. */
-		log_warnx("dns: too many resolver sockets");
-		return;
-	}
-	socks[slot].fd = fd;
-	socks[slot].ev = event_new(env->base, fd, what | EV_PERSIST, sock_cb, NULL);
-	if (socks[slot].ev == NULL || event_add(socks[slot].ev, NULL) == -1)
-		log_warnx("dns: cannot watch a resolver socket");
-}
-
-static int
-servers_apply(void)
-{
-	struct ares_addr_port_node nodes[CONF_DNS_SERVERS_MAX], *list;
-	size_t i;
-	int rc;
-
-	if (nwant_servers == 0)
-		list = system_servers;
-	else {
-		memset(nodes, 0, sizeof(nodes));
-		for (i = 0; i < nwant_servers; i++) {
-			struct ares_addr_port_node *n = &nodes[i];
-
-			if (inet_pton(AF_INET, want_servers[i].addr, &n->addr.addr4) == 1)
-				n->family = AF_INET;
-			else if (inet_pton(AF_INET6, want_servers[i].addr, &n->addr.addr6) == 1)
-				n->family = AF_INET6;
-			else
-				return ARES_EBADSTR;
-			n->udp_port = n->tcp_port = want_servers[i].port;
-			n->next = i + 1 < nwant_servers ? &nodes[i + 1] : NULL;
-		}
-		list = &nodes[0];
-	}
-	/* c-ares refuses (ENOTIMP) while queries are outstanding. */
-	if ((rc = ares_set_servers_ports(channel, list)) == ARES_SUCCESS)
-		servers_pending = 0;
-	return rc;
-}
-
-/* Re-arm the retransmission timer; apply a server change that waited. */
-static void
-timer_update(void)
+waitq_run(void)
 {
 	struct dns_lookup *lk;
-	struct timeval tv, *tvp;
-	int rc;
 
-	if (servers_pending && outstanding == 0) {
-		if ((rc = servers_apply()) != ARES_SUCCESS) {
-			log_warnx("dns: cannot set the new DNS servers: %s; keeping "
-			    "the old ones", ares_strerror(rc));
-			servers_pending = 0;
-		}
-		while ((lk = TAILQ_FIRST(&waitq)) != NULL) {
-			TAILQ_REMOVE(&waitq, lk, wait);
-			lk->queued = 0;
-			lookup_start(lk);
-		}
+	while ((lk = TAILQ_FIRST(&waitq)) != NULL) {
+		TAILQ_REMOVE(&waitq, lk, wait);
+		lk->queued = 0;
+		lookup_start(lk);
 	}
-	if (ares_timer == NULL)
-		return;
-	if (outstanding == 0) {
-		evtimer_del(ares_timer);
-		return;
-	}
-	if ((tvp = ares_timeout(channel, NULL, &tv)) != NULL)
-		evtimer_add(ares_timer, tvp);
 }
 
 /* Before the chroot: make the channel (it reads /etc/resolv.conf now). */
 void
 dns_init(void)
 {
-	struct ares_options o;
-	int rc, mask;
+	char why[256];
 
-	if ((rc = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS) {
-		log_warnx("dns: c-ares: %s; client names stay unknown", ares_strerror(rc));
-		return;
-	}
-	memset(&o, 0, sizeof(o));
-	o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
-	o.timeout = DNS_TRY_TIMEOUT_MS;
-	o.tries = DNS_TRIES;
-	o.lookups = (char *)"b";	/* DNS only: never the chroot's (absent) hosts file */
-	o.sock_state_cb = sock_state_cb;
-	mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_LOOKUPS |
-	    ARES_OPT_SOCK_STATE_CB;
-	if ((rc = ares_init_options(&channel, &o, mask)) != ARES_SUCCESS) {
-		log_warnx("dns: cannot set up the resolver: %s; client names stay "
-		    "unknown", ares_strerror(rc));
-		return;
-	}
-	if ((rc = ares_get_servers_ports(channel, &system_servers)) != ARES_SUCCESS)
-		system_servers = NULL;
-	channel_ok = 1;
+	if (aresloop_init(DNS_TRY_TIMEOUT_MS, DNS_TRIES, waitq_run, why, sizeof(why)) == -1)
+		log_warnx("dns: %s; client names stay unknown", why);
 }
 
 /* A configuration arrived: its dns-server list, or the system's servers. */
 int
 dns_configure(const struct config *c, char *why, size_t whysz)
 {
-	int rc;
+	struct aresloop_server sv[CONF_DNS_SERVERS_MAX];
+	size_t i;
 
-	if (!channel_ok)
-		return 0;
-	if (ares_timer == NULL && (ares_timer = evtimer_new(env->base, ares_timer_cb,
-	    NULL)) == NULL) {
-		snprintf(why, whysz, "cannot make the resolver's timer");
+	if (aresloop_attach(env->base, why, whysz) == -1)
 		return -1;
+	for (i = 0; i < c->ndns_servers; i++) {
+		sv[i].addr = c->dns_servers[i].addr;
+		sv[i].port = c->dns_servers[i].port;
 	}
-	if (nwant_servers == c->ndns_servers && !servers_pending && memcmp(want_servers,
-	    c->dns_servers, c->ndns_servers * sizeof(c->dns_servers[0])) == 0)
-		return 0;
-	memcpy(want_servers, c->dns_servers, c->ndns_servers * sizeof(c->dns_servers[0]));
-	nwant_servers = c->ndns_servers;
-	servers_pending = 1;
-	if (outstanding > 0) {
-		log_debug("dns: new servers wait for %u queries to finish", outstanding);
-		return 0;
-	}
-	if ((rc = servers_apply()) != ARES_SUCCESS) {
-		snprintf(why, whysz, "cannot set the DNS servers: %s", ares_strerror(rc));
-		return -1;
-	}
-	return 0;
+	return aresloop_servers(sv, c->ndns_servers, why, whysz);
 }
 
 /* ---- one client's lookup ------------------------------------------------------- */
@@ -401,7 +249,7 @@ fwd_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 
 	(void)timeouts;
 	lk->pending--;
-	outstanding--;
+	aresloop_answered();
 	if (lk->s == NULL) {
 		lookup_free_if_idle(lk);
 		return;
@@ -454,7 +302,7 @@ ptr_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 
 	(void)timeouts;
 	lk->pending--;
-	outstanding--;
+	aresloop_answered();
 	if (lk->s == NULL) {
 		lookup_free_if_idle(lk);
 		return;
@@ -490,9 +338,8 @@ ptr_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 		lk->fwd[i].lk = lk;
 		lk->fwd[i].idx = i;
 		lk->pending++;
-		outstanding++;
-		ares_query(channel, lk->names[i], ns_c_in,
-		    lk->family == AF_INET ? ns_t_a : ns_t_aaaa, fwd_cb, &lk->fwd[i]);
+		aresloop_query(lk->names[i], lk->family == AF_INET ? ns_t_a : ns_t_aaaa,
+		    fwd_cb, &lk->fwd[i]);
 	}
 	lk->pending--;
 	if (lk->s == NULL)
@@ -535,8 +382,7 @@ lookup_start(struct dns_lookup *lk)
 	reverse_name(lk, rname, sizeof(rname));
 	lk->starting = 1;
 	lk->pending++;
-	outstanding++;
-	ares_query(channel, rname, ns_c_in, ns_t_ptr, ptr_cb, lk);
+	aresloop_query(rname, ns_t_ptr, ptr_cb, lk);
 	lk->starting = 0;
 }
 
@@ -552,7 +398,7 @@ dns_lookup_client(struct session *s)
 	const struct sockaddr_in6 *sin6 = (const void *)sa;
 	struct dns_lookup *lk;
 
-	if (!channel_ok || ares_timer == NULL)
+	if (!aresloop_usable())
 		return -1;
 	if ((lk = calloc(1, sizeof(*lk))) == NULL)
 		return -1;
@@ -575,14 +421,12 @@ dns_lookup_client(struct session *s)
 	}
 	lk->s = s;
 	s->dns = lk;
-	if (servers_pending) {
+	if (aresloop_waiting()) {
 		lk->queued = 1;
 		TAILQ_INSERT_TAIL(&waitq, lk, wait);
-		timer_update();
 		return 0;
 	}
 	lookup_start(lk);
-	timer_update();
 	return 0;
 }
 
