@@ -397,8 +397,9 @@ deliver_local(struct envelope *e, int fd)
 	}
 	for (i = 0; i < n; i++) {
 		e->rcpts[idx[i]].state = RCPT_DONE;
-		log_info("%s status=delivered to=<%s> relay=local", e->id,
-		    e->rcpts[idx[i]].addr);
+		log_info("%s status=delivered to=<%s> relay=local dsn=2.0.0 delay=%llds",
+		    e->id, e->rcpts[idx[i]].addr,
+		    (long long)(time(NULL) - e->arrival));
 	}
 out:
 	free(rcpts);
@@ -596,8 +597,9 @@ commit_direct(struct qmsg_list *list)
 		reply_committed(q);
 		log_accepted(q);
 		for (i = 0; i < q->env.nrcpts; i++)
-			log_info("%s status=delivered to=<%s> relay=local", q->id,
-			    q->env.rcpts[i].addr);
+			log_info("%s status=delivered to=<%s> relay=local dsn=2.0.0 "
+			    "delay=%llds", q->id, q->env.rcpts[i].addr,
+			    (long long)(time(NULL) - q->env.arrival));
 		snprintf(name, sizeof(name), "%s.eml", q->id);
 		(void)unlinkat(qdirs.tmp, name, 0);
 	}

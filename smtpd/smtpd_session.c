@@ -1084,8 +1084,19 @@ bdat_input(struct session *s, struct evbuffer *in)
 void
 session_committed(struct session *s)
 {
+	char from[SMTP_PATH_MAX * 4 + 1], helo[SMTP_DOMAIN_MAX * 4 + 1];
+	char user[AUTH_USER_MAX * 4 + 1];
+
 	s->waiting = 0;
 	s->messages++;
+	log_escape(from, sizeof(from), s->sender, strlen(s->sender));
+	log_escape(helo, sizeof(helo), s->helo, strlen(s->helo));
+	/* queued's "accepted" line has the same id: this one says who sent it. */
+	log_info("%s status=received session=%08x client=%s name=%s helo=%s "
+	    "from=<%s> nrcpt=%zu%s%s", s->qid, s->id, s->addr,
+	    s->rdns[0] ? s->rdns : "unknown", helo[0] ? helo : "none", from,
+	    s->nrcpts, s->auth_user[0] ? " user=" : "", s->auth_user[0] ?
+	    log_escape(user, sizeof(user), s->auth_user, strlen(s->auth_user)) : "");
 	reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
 	s->qid[0] = '\0';
 	transaction_reset(s);
