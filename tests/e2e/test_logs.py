@@ -14,7 +14,7 @@ import os
 import re
 import time
 
-from mailroot_suite import DOMAIN, options, wait_for
+from mailroot_suite import DOMAIN, RawSMTP, options, wait_for
 from peers import MXDNS, SmtpSink
 from test_outbound import field, send, sink_world, start_outbound, wait_outcome, \
     wait_queue_empty
@@ -133,9 +133,9 @@ def wait_records(path, n):
     return wait_for(enough, 10, "%d W3C records in %s" % (n, path), 0.1)
 
 
+@options(start=False)
 def test_logs_w3c_file(suite):
     d, conf = w3c_conf(suite)
-    suite.stop()
     suite.write_config(conf)
     suite.start()
     qid = session(suite, "bob@" + DOMAIN)
@@ -167,9 +167,9 @@ def test_logs_w3c_file(suite):
     assert all(int(dict(zip(FIELDS, r))["sc-bytes"]) > 0 for r in recs), recs
 
 
+@options(start=False)
 def test_logs_w3c_reload_loses_no_line(suite):
     d, conf = w3c_conf(suite)
-    suite.stop()
     suite.write_config(conf)
     suite.start()
     session(suite, "bob@" + DOMAIN)
@@ -189,14 +189,12 @@ def test_logs_w3c_reload_loses_no_line(suite):
     assert w3c_file(d) == path
 
 
+@options(start=False)
 def test_logs_w3c_bad_commands_are_escaped(suite):
     d, conf = w3c_conf(suite)
-    suite.stop()
     suite.write_config(conf)
     suite.start()
-    from mailroot_suite import RawSMTP
     c = RawSMTP(suite.port)
-    c.reply()
     c.cmd("EHLO client.example")
     c.cmd("XYZZY a b\tc%")
     c.cmd("AUTH PLAIN AGFsaWNlAHNlY3JldA==")
