@@ -91,7 +91,8 @@ enum proto_type {
 	PRODUCER_ETRN_RESULT,	/* u32 messages released for that domain */
 
 	/* mailrootd -> smtpd: today's W3C log file of a listener (w3c-log) */
-	DAEMON_W3C_LOG,		/* fd: the file, O_APPEND; u32 listener index */
+	DAEMON_W3C_LOG,		/* fd: the file, O_APPEND (none: stop logging);
+				   u32 listener index */
 
 	MSG_TYPE_MAX
 };

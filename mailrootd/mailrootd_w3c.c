@@ -95,13 +95,22 @@ w3c_send(struct ipc *ipc)
 	if (ipc == NULL)
 		return;
 	gmtime_r(&now, &tm);
+	/* Only the listeners bound at start-up exist in smtpd. */
 	TAILQ_FOREACH(l, &mrd->conf->listeners, entry) {
-		if (l->w3c_log[0] && (fd = w3c_open(l->w3c_log, &tm)) != -1) {
+		if (i >= mrd->nlisten)
+			break;
+		if (l->w3c_log[0] == '\0') {
+			/* None (any more, after a reload): smtpd closes its file. */
+			m_init(&m, DAEMON_W3C_LOG, 0);
+			m_add_u32(&m, i);
+			ipc_send(ipc, &m);
+		} else if ((fd = w3c_open(l->w3c_log, &tm)) != -1) {
 			m_init(&m, DAEMON_W3C_LOG, 0);
 			m_add_u32(&m, i);
 			m_add_fd(&m, fd);
 			ipc_send(ipc, &m);
 		}
+		/* else: smtpd goes on with the file it has, if any. */
 		i++;
 	}
 }

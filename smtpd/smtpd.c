@@ -207,7 +207,8 @@ smtpd_message(struct ipc *parent, struct ipc_msg *msg)
 		int fd = msg->fd;
 
 		msg->fd = -1;
-		if (m_get_u32(msg, &index) == -1 || m_end(msg) == -1 || fd == -1) {
+		/* No descriptor: the listener logs no more. */
+		if (m_get_u32(msg, &index) == -1 || m_end(msg) == -1) {
 			if (fd != -1)
 				close(fd);
 			log_warnx("malformed DAEMON_W3C_LOG from the supervisor");

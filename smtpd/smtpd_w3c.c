@@ -54,7 +54,8 @@ w3c_log_set(uint32_t index, int fd)
 {
 	files_setup();
 	if (index >= CONF_LISTENERS_MAX) {
-		close(fd);
+		if (fd != -1)
+			close(fd);
 		return;
 	}
 	/* The old file's lines are all written: each went out with one write(2). */
