@@ -389,10 +389,16 @@ deliver_local(struct envelope *e, int fd)
 		goto out;
 	/* N2: while Drop/ is over its quota, local mail waits in the queue. */
 	if (quota_over()) {
-		log_info("%s status=deferred relay=local reason=drop-quota", e->id);
+		for (i = 0; i < n; i++)
+			log_info("%s status=deferred to=<%s> relay=local dsn=4.2.2 "
+			    "delay=%llds reason=drop-quota", e->id, rcpts[i],
+			    (long long)(time(NULL) - e->arrival));
 		n = 0;
 	} else if (drop_deliver(e->id, e->sender, rcpts, n, fd, why, sizeof(why)) == -1) {
-		log_warnx("%s status=deferred relay=local reason=\"%s\"", e->id, why);
+		for (i = 0; i < n; i++)
+			log_warnx("%s status=deferred to=<%s> relay=local dsn=4.3.0 "
+			    "delay=%llds reason=\"%s\"", e->id, rcpts[i],
+			    (long long)(time(NULL) - e->arrival), why);
 		n = 0;
 	}
 	for (i = 0; i < n; i++) {

@@ -85,13 +85,15 @@ def test_logs_relayed_and_bounced_lines(suite):
         assert re.search(r"relay=\S*\[%s\]" % re.escape(ok_a), sl), sl
         assert (field(sl, "dsn") or "").startswith("2."), sl
         assert re.fullmatch(r"\d+s", field(sl, "delay") or ""), sl
+        assert field(sl, "reply") == '"250 2.0.0 Ok"', sl
 
         q2, token, msg = send(suite, ["nobody@hard.test"])
         (t, bl), = wait_outcome(suite, q2, "bounced", "nobody@hard.test")
         assert field(bl, "dsn") == "5.1.1", bl
         assert re.search(r"relay=\S*\[%s\]" % re.escape(hard_a), bl), bl
         assert re.fullmatch(r"\d+s", field(bl, "delay") or ""), bl
-        assert "550" in (field(bl, "reply") or ""), bl
+        assert (field(bl, "reply") or "").startswith('"550 5.1.1 No such'), \
+            "the remote reply, its code said once: %s" % bl
         # The bounce itself: a report line naming the new message.
         wait_line(suite, r"\b%s status=ndr report=[0-9a-f]{20} " % q2, "the NDR line")
         wait_queue_empty(suite)
