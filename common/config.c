@@ -251,7 +251,10 @@ kw_alias_domain(struct parser *p, int ac, char **av)
 	}
 }
 
-/* listen on ADDRESS [port N] [tls | smtps] [require-tls] [auth] [require-auth] [auth-plaintext] */
+/*
+ * listen on ADDRESS [port N] [tls | smtps] [require-tls] [auth] [require-auth]
+ *     [auth-plaintext] [w3c-log DIRECTORY]
+ */
 static void
 kw_listen(struct parser *p, int ac, char **av)
 {
@@ -272,6 +275,7 @@ kw_listen(struct parser *p, int ac, char **av)
 	const char *addr;
 	long port = 25;
 	unsigned flags = 0;
+	const char *w3c = "";
 	size_t k;
 	char *end;
 	int i;
@@ -301,6 +305,18 @@ kw_listen(struct parser *p, int ac, char **av)
 				return;
 			}
 			i++;
+			continue;
+		}
+		if (strcmp(av[i], "w3c-log") == 0) {
+			if (i + 1 >= ac || av[i + 1][0] != '/') {
+				perr(p, "listen on: w3c-log needs an absolute directory");
+				return;
+			}
+			if (strlen(av[i + 1]) >= PATH_MAX - 16) {
+				perr(p, "listen on: w3c-log directory too long");
+				return;
+			}
+			w3c = av[++i];
 			continue;
 		}
 		for (k = 0; k < sizeof(opts) / sizeof(opts[0]); k++)
@@ -350,6 +366,7 @@ kw_listen(struct parser *p, int ac, char **av)
 	if (flags & (LISTEN_REQUIRE_AUTH | LISTEN_AUTH_PLAINTEXT))
 		flags |= LISTEN_AUTH;
 	l->flags = flags;
+	(void)strlcpy(l->w3c_log, w3c, sizeof(l->w3c_log));	/* length checked above */
 	TAILQ_INSERT_TAIL(&p->conf->listeners, l, entry);
 }
 

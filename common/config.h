@@ -38,6 +38,7 @@ struct listener_conf {
 	uint16_t	 port;
 	int		 line;		/* where it was declared */
 	unsigned	 flags;		/* LISTEN_* */
+	char		 w3c_log[PATH_MAX];	/* w3c-log DIRECTORY, or "" */
 };
 TAILQ_HEAD(listener_list, listener_conf);
 

@@ -45,6 +45,7 @@ static const char *const type_names[MSG_TYPE_MAX] = {
 	[QUEUE_DELIVERY_RESULT] = "QUEUE_DELIVERY_RESULT",
 	[QUEUE_ETRN] = "QUEUE_ETRN",
 	[PRODUCER_ETRN_RESULT] = "PRODUCER_ETRN_RESULT",
+	[DAEMON_W3C_LOG] = "DAEMON_W3C_LOG",
 };
 
 const char *

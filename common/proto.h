@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define PROTO_VERSION	3
+#define PROTO_VERSION	4
 
 enum proto_type {
 	MSG_NONE = 0,
@@ -89,6 +89,10 @@ enum proto_type {
 	QUEUE_ETRN,		/* str domain (or "@domain", "#queue" as given) */
 	/* queued -> smtpd: the answer (id = the request's) */
 	PRODUCER_ETRN_RESULT,	/* u32 messages released for that domain */
+
+	/* mailrootd -> smtpd: today's W3C log file of a listener (w3c-log) */
+	DAEMON_W3C_LOG,		/* fd: the file, O_APPEND (none: stop logging);
+				   u32 listener index */
 
 	MSG_TYPE_MAX
 };

@@ -368,6 +368,7 @@ mrd_reload(char *why, size_t whysz)
 	mrd->conf = c;
 	proc_send_config_all();
 	tls_send(mrd->procs[PROC_SMTPD].ipc);
+	w3c_send(mrd->procs[PROC_SMTPD].ipc);
 	ca_send(mrd->procs[PROC_DELIVERD].ipc, mrd->conf);
 	log_info("configuration reloaded from %s", mrd->conf_path);
 	return 0;
@@ -501,6 +502,7 @@ main(int argc, char **argv)
 	proc_init();
 	mrd->state = SUITE_STARTING;
 	proc_start_all();
+	w3c_timer();
 	event_base_dispatch(mrd->base);
 	listen_close(mrd->listen_fds, mrd->nlisten);
 	auth_table_free();

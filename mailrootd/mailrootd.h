@@ -90,6 +90,12 @@ void	tls_send(struct ipc *);
  */
 void	ca_send(struct ipc *, const struct config *);
 
+/* mailrootd_w3c.c: the W3C log files (listen ... w3c-log DIRECTORY) */
+/* Open today's file of each such listener and hand it to smtpd. */
+void	w3c_send(struct ipc *);
+/* Arm the timer that hands smtpd the next day's files after UTC midnight. */
+void	w3c_timer(void);
+
 /* mailrootd_control.c */
 int	control_open(const char *path, char *err, size_t errsz);
 void	control_close(void);

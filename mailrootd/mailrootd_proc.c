@@ -243,8 +243,10 @@ proc_start(struct proc *p)
 	}
 	log_debug("started %s pid %ld", proc_name(p->id), (long)pid);
 	send_config(p);
-	if (p->id == PROC_SMTPD)
+	if (p->id == PROC_SMTPD) {
 		tls_send(p->ipc);
+		w3c_send(p->ipc);
+	}
 	if (p->id == PROC_DELIVERD)
 		ca_send(p->ipc, mrd->conf);
 	if (p->id == PROC_SMTPD)

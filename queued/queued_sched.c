@@ -396,9 +396,16 @@ static void
 format_reply(const struct deliver_result *res, char *buf, size_t bufsz)
 {
 	char code[8] = "";
+	size_t n;
 
 	if (res->code != 0)
 		snprintf(code, sizeof(code), "%u ", res->code);
+	/* deliverd may pass the whole reply line: do not say its code twice. */
+	n = strlen(code);
+	if (n > 0 && strncmp(res->text, code, n) == 0) {
+		(void)strlcpy(buf, res->text, bufsz);
+		return;
+	}
 	snprintf(buf, bufsz, "%s%s%s%s", code, res->enhanced,
 	    res->enhanced[0] ? " " : "", res->text);
 }

@@ -389,16 +389,23 @@ deliver_local(struct envelope *e, int fd)
 		goto out;
 	/* N2: while Drop/ is over its quota, local mail waits in the queue. */
 	if (quota_over()) {
-		log_info("%s status=deferred relay=local reason=drop-quota", e->id);
+		for (i = 0; i < n; i++)
+			log_info("%s status=deferred to=<%s> relay=local dsn=4.2.2 "
+			    "delay=%llds reason=drop-quota", e->id, rcpts[i],
+			    (long long)(time(NULL) - e->arrival));
 		n = 0;
 	} else if (drop_deliver(e->id, e->sender, rcpts, n, fd, why, sizeof(why)) == -1) {
-		log_warnx("%s status=deferred relay=local reason=\"%s\"", e->id, why);
+		for (i = 0; i < n; i++)
+			log_warnx("%s status=deferred to=<%s> relay=local dsn=4.3.0 "
+			    "delay=%llds reason=\"%s\"", e->id, rcpts[i],
+			    (long long)(time(NULL) - e->arrival), why);
 		n = 0;
 	}
 	for (i = 0; i < n; i++) {
 		e->rcpts[idx[i]].state = RCPT_DONE;
-		log_info("%s status=delivered to=<%s> relay=local", e->id,
-		    e->rcpts[idx[i]].addr);
+		log_info("%s status=delivered to=<%s> relay=local dsn=2.0.0 delay=%llds",
+		    e->id, e->rcpts[idx[i]].addr,
+		    (long long)(time(NULL) - e->arrival));
 	}
 out:
 	free(rcpts);
@@ -596,8 +603,9 @@ commit_direct(struct qmsg_list *list)
 		reply_committed(q);
 		log_accepted(q);
 		for (i = 0; i < q->env.nrcpts; i++)
-			log_info("%s status=delivered to=<%s> relay=local", q->id,
-			    q->env.rcpts[i].addr);
+			log_info("%s status=delivered to=<%s> relay=local dsn=2.0.0 "
+			    "delay=%llds", q->id, q->env.rcpts[i].addr,
+			    (long long)(time(NULL) - q->env.arrival));
 		snprintf(name, sizeof(name), "%s.eml", q->id);
 		(void)unlinkat(qdirs.tmp, name, 0);
 	}

@@ -202,6 +202,21 @@ smtpd_message(struct ipc *parent, struct ipc_msg *msg)
 	case DAEMON_SESSIONS:
 		status_sessions(parent, msg);
 		return 0;
+	case DAEMON_W3C_LOG: {
+		uint32_t index;
+		int fd = msg->fd;
+
+		msg->fd = -1;
+		/* No descriptor: the listener logs no more. */
+		if (m_get_u32(msg, &index) == -1 || m_end(msg) == -1) {
+			if (fd != -1)
+				close(fd);
+			log_warnx("malformed DAEMON_W3C_LOG from the supervisor");
+			return 0;
+		}
+		w3c_log_set(index, fd);
+		return 0;
+	}
 	default:
 		return -1;
 	}

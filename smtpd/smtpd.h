@@ -54,6 +54,18 @@ enum dns_status {
 
 struct dns_lookup;
 
+/* The command a W3C log line is owed for (smtpd_w3c.c). */
+struct w3c_cmd {
+	int			 pending;	/* a command awaits its final reply */
+	char			 verb[40];	/* encoded, upper case */
+	char			 query[128];	/* encoded arguments, "-" none */
+	uint64_t		 start_ms;
+	uint64_t		 start_bytes;	/* bytes_in before the command */
+	uint64_t		 sc_bytes;	/* reply octets so far */
+	char			 laddr[64];	/* the server's address (s-ip) */
+	uint16_t		 lport;
+};
+
 struct session {
 	uint32_t		 id;
 	struct bufferevent	*bev;
@@ -118,6 +130,9 @@ struct session {
 	/* ETRN (RFC 1985): the node asked for while waiting on queued, or "" */
 	char			 etrn_node[SMTP_DOMAIN_MAX + 2];
 	struct event		*etrn_ev;	/* no answer in time: 458 */
+
+	uint32_t		 commands;	/* command lines heard */
+	struct w3c_cmd		 w3c;
 };
 
 /* smtpd.c */
@@ -196,6 +211,16 @@ void	tls_established(struct session *);
 void	tls_failed(struct session *, short what);
 const char *tls_log_fields(const struct session *);
 void	tls_close(struct session *);
+/* smtpd_w3c.c: W3C extended log files of the listeners (w3c-log) */
+/* Today's file of listener `index` (DAEMON_W3C_LOG); replaces the previous one. */
+void	w3c_log_set(uint32_t index, int fd);
+/* A new session on socket `fd`: note the server address when its listener logs. */
+void	w3c_session_init(struct session *, int fd);
+/* A command line (`consumed` octets with its line end) is about to be handled. */
+void	w3c_command(struct session *, const char *line, size_t len, size_t consumed);
+/* A reply line of `len` octets (with CRLF) starting with `head` went out. */
+void	w3c_reply(struct session *, const char *head, size_t len);
+
 /* smtpd_dns.c: asynchronous reverse DNS with forward confirmation */
 void	dns_init(void);
 int	dns_configure(const struct config *, char *why, size_t whysz);

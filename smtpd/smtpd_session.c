@@ -75,16 +75,31 @@ static void session_admit(struct session *);
 
 /* ---- replies ---------------------------------------------------------------- */
 
+static void
+reply_v(struct session *s, const char *fmt, va_list ap)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	char head[8];
+	va_list ap2;
+	int n;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(head, sizeof(head), fmt, ap2);
+	va_end(ap2);
+	evbuffer_add_vprintf(out, fmt, ap);
+	evbuffer_add(out, "\r\n", 2);
+	if (n >= 0)
+		w3c_reply(s, head, (size_t)n + 2);
+}
+
 static void __attribute__((format(printf, 2, 3)))
 reply(struct session *s, const char *fmt, ...)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
 	va_list ap;
 
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
+	reply_v(s, fmt, ap);
 	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
 }
 
 /* Say a last reply and close once it is sent. */
@@ -1069,8 +1084,19 @@ bdat_input(struct session *s, struct evbuffer *in)
 void
 session_committed(struct session *s)
 {
+	char from[SMTP_PATH_MAX * 4 + 1], helo[SMTP_DOMAIN_MAX * 4 + 1];
+	char user[AUTH_USER_MAX * 4 + 1];
+
 	s->waiting = 0;
 	s->messages++;
+	log_escape(from, sizeof(from), s->sender, strlen(s->sender));
+	log_escape(helo, sizeof(helo), s->helo, strlen(s->helo));
+	/* queued's "accepted" line has the same id: this one says who sent it. */
+	log_info("%s status=received session=%08x client=%s name=%s helo=%s "
+	    "from=<%s> nrcpt=%zu%s%s", s->qid, s->id, s->addr,
+	    s->rdns[0] ? s->rdns : "unknown", helo[0] ? helo : "none", from,
+	    s->nrcpts, s->auth_user[0] ? " user=" : "", s->auth_user[0] ?
+	    log_escape(user, sizeof(user), s->auth_user, strlen(s->auth_user)) : "");
 	reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
 	s->qid[0] = '\0';
 	transaction_reset(s);
@@ -1173,6 +1199,8 @@ session_process(struct session *s)
 			continue;
 		}
 		s->bytes_in += consumed;
+		s->commands++;
+		w3c_command(s, (const char *)p, linelen, consumed);
 		session_command(s, (char *)p, linelen);
 		/* The handler may have closed the session, or started TLS. */
 		if (s->state == S_CLOSING || s->tls == TLS_HANDSHAKE)
@@ -1278,8 +1306,8 @@ session_tls_ready(struct session *s)
 {
 	tls_established(s);
 	if (s->listen_flags & LISTEN_SMTPS) {
-		log_info("session=%08x client=%s status=connect%s", s->id, s->addr,
-		    tls_log_fields(s));
+		log_info("session=%08x client=%s status=connect%s listener=%u", s->id,
+		    s->addr, tls_log_fields(s), s->listener);
 		session_admit(s);
 		return;
 	} else
@@ -1369,6 +1397,7 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t list
 	s->state = S_CONNECTED;
 	s->listener = listener;
 	s->since = time(NULL);
+	w3c_session_init(s, fd);
 	s->listen_flags = listen_flags;
 	memcpy(&s->ss, sa, salen < sizeof(s->ss) ? salen : sizeof(s->ss));
 	format_literal(s, sa);
@@ -1409,7 +1438,8 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t list
 			session_free(s);
 		return;
 	}
-	log_info("session=%08x client=%s status=connect", s->id, s->addr);
+	log_info("session=%08x client=%s status=connect listener=%u", s->id, s->addr,
+	    s->listener);
 	session_admit(s);
 }
 
@@ -1513,9 +1543,10 @@ session_free(struct session *s)
 	s->state = S_CLOSING;
 	transaction_reset(s);
 	auth_session_free(s);
-	log_info("session=%08x client=%s status=disconnect messages=%u bytes=%llu%s",
-	    s->id, s->addr, s->messages, (unsigned long long)s->bytes_in,
-	    tls_log_fields(s));
+	log_info("session=%08x client=%s status=disconnect messages=%u bytes=%llu%s "
+	    "commands=%u duration=%llds", s->id, s->addr, s->messages,
+	    (unsigned long long)s->bytes_in, tls_log_fields(s), s->commands,
+	    (long long)(time(NULL) - s->since));
 	if (s->counted)
 		limit_conn_leave(s->addr);
 	if (s->data_ev != NULL)
@@ -1535,13 +1566,11 @@ session_free(struct session *s)
 void
 session_reply(struct session *s, const char *fmt, ...)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
 	va_list ap;
 
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
+	reply_v(s, fmt, ap);
 	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
 }
 
 void

@@ -390,6 +390,23 @@ START_TEST(test_auth)
 }
 END_TEST
 
+/* listen ... w3c-log DIRECTORY: per listener, absolute, beside other options. */
+START_TEST(test_listen_w3c_log)
+{
+	struct config *c;
+
+	c = parse_ok("listen on 127.0.0.1 port 25 w3c-log /var/log/mailroot/w3c tls\n"
+	    "listen on 127.0.0.1 port 587 require-auth w3c-log \"/var/log/w 3c\"\n"
+	    "listen on ::1 port 25\n"
+	    "tls-certificate /etc/ssl/c.pem\ntls-key /etc/ssl/k.pem\n");
+	ck_assert_str_eq(nth_listener(c, 0)->w3c_log, "/var/log/mailroot/w3c");
+	ck_assert(nth_listener(c, 0)->flags & LISTEN_TLS);
+	ck_assert_str_eq(nth_listener(c, 1)->w3c_log, "/var/log/w 3c");
+	ck_assert_str_eq(nth_listener(c, 2)->w3c_log, "");
+	config_free(c);
+}
+END_TEST
+
 /* Listener options: tls, smtps, require-tls (which implies tls), any order. */
 START_TEST(test_listen_tls)
 {
@@ -574,6 +591,8 @@ struct bad {
 
 static const struct bad bad[] = {
 	B("bogus x\n", 1, "unknown keyword \"bogus\""),
+	B("listen on 127.0.0.1 w3c-log\n", 1, "w3c-log needs an absolute directory"),
+	B("listen on 127.0.0.1 w3c-log logs/w3c\n", 1, "w3c-log needs an absolute directory"),
 	B("# c\n\nHostname mx.example.test\n", 3, "unknown keyword \"Hostname\""),
 	B("hostname\n", 1, "hostname takes 1 argument"),
 	B("hostname a.test b.test\n", 1, "hostname takes 1 argument"),
@@ -1694,6 +1713,7 @@ config_suite(void)
 	tcase_add_test(tc, test_limits_ok);
 	tcase_add_test(tc, test_load);
 	tcase_add_test(tc, test_auth);
+	tcase_add_test(tc, test_listen_w3c_log);
 	tcase_add_test(tc, test_listen_tls);
 	tcase_add_test(tc, test_access_keywords);
 	tcase_add_test(tc, test_access_errors_free);
