@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define PROTO_VERSION	3
+#define PROTO_VERSION	4
 
 enum proto_type {
 	MSG_NONE = 0,
@@ -89,6 +89,17 @@ enum proto_type {
 	QUEUE_ETRN,		/* str domain (or "@domain", "#queue" as given) */
 	/* queued -> smtpd: the answer (id = the request's) */
 	PRODUCER_ETRN_RESULT,	/* u32 messages released for that domain */
+
+	/* smtpctl kill session ID|all (FEATURES O2) */
+	CTL_KILL_SESSION,	/* smtpctl -> mailrootd: u32 all (0 or 1), u32 session id */
+	DAEMON_KILL_SESSION,	/* mailrootd -> smtpd (id = mailrootd's request id):
+				   u32 all, u32 session id */
+	SUPERVISOR_KILLED,	/* smtpd -> mailrootd: u32 sessions ended; the
+				   answer to smtpctl is CLIENT_OK or CLIENT_FAIL */
+
+	/* smtpctl log verbose|brief: the log level at run time */
+	CTL_LOG_LEVEL,		/* smtpctl -> mailrootd: u32 verbose (0 or 1) */
+	DAEMON_LOG_LEVEL,	/* mailrootd -> every daemon: u32 verbose */
 
 	MSG_TYPE_MAX
 };

@@ -202,6 +202,9 @@ smtpd_message(struct ipc *parent, struct ipc_msg *msg)
 	case DAEMON_SESSIONS:
 		status_sessions(parent, msg);
 		return 0;
+	case DAEMON_KILL_SESSION:
+		status_kill(parent, msg);
+		return 0;
 	default:
 		return -1;
 	}
