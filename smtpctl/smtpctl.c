@@ -2,7 +2,10 @@
  * smtpctl.c - the operator's control command (runs as the operator).
  * It reads the config only to find the control socket and pidfile, and
  * speaks the framed protocol of common/ipc.c to mailrootd.  `start` runs
- * mailrootd, which returns once the suite serves or says why it cannot.
+ * mailrootd, which returns once the suite serves or says why it cannot;
+ * `check` runs `mailrootd -n`, the one full check of a file.  Trust: what
+ * mailrootd relays from smtpd came from the network and is printed
+ * escaped (terminal) or JSON-escaped (--json).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
