@@ -7,7 +7,9 @@
  * the IIS envelope lines first (x-sender:, x-receiver:), under a dot-name
  * first, fsync'd, then renamed in: pickupd never sees half a file.  With -t
  * the recipients come from To:/Cc:/Bcc: through pickupd's own parser, which
- * also removes Bcc:.  Trust: the user is untrusted when the program runs
+ * also removes Bcc:.  -bs speaks SMTP on stdin/stdout instead
+ * (sendmail_bs.c) and writes each message the same way; -bp and the name
+ * mailq run smtpq(1); -bi and the name newaliases do nothing.  Trust: the user is untrusted when the program runs
  * setgid: it then reads only the system configuration file (no -C, no
  * environment), writes only into Pickup/, and never follows a link.
  */
