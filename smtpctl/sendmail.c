@@ -10,8 +10,9 @@
  * also removes Bcc:.  -bs speaks SMTP on stdin/stdout instead
  * (sendmail_bs.c) and writes each message the same way; -bp and the name
  * mailq run smtpq(1); -bi and the name newaliases do nothing.  Trust: the
- * user is untrusted when the program runs setgid: it then reads only the system configuration file (no -C, no
- * environment), writes only into Pickup/, and never follows a link.
+ * user is untrusted when the program runs setgid: it then reads only the
+ * system configuration file (no -C, no environment), writes only into
+ * Pickup/, and never follows a link.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
