@@ -22,6 +22,8 @@
 static struct daemon_env the_env;
 struct daemon_env *env = &the_env;
 static const struct daemon_ops *ops;
+/* The level smtpctl log set (0 brief, 1 verbose), or -1: the config's. */
+static int log_override = -1;
 
 static void
 config_report(const char *msg, void *arg)
@@ -56,7 +58,10 @@ on_config(struct ipc_msg *msg)
 		if (old)
 			config_free(old);
 		env->conf = c;
-		log_setverbose(c->log_verbose || log_getverbose() > 1);
+		if (log_override >= 0)
+			log_setverbose(log_override);
+		else
+			log_setverbose(c->log_verbose || log_getverbose() > 1);
 		if (old)
 			log_info("configuration reloaded");
 		return;
@@ -129,6 +134,14 @@ parent_dispatch(struct ipc *p, struct ipc_msg *msg, void *arg)
 		break;
 	case DAEMON_TLS_MATERIAL:
 		on_tls_material(msg);
+		break;
+	case DAEMON_LOG_LEVEL:
+		/* smtpctl log verbose|brief: holds until the next one, reloads too */
+		if (m_get_u32(msg, &v) == -1 || m_end(msg) == -1 || v > 1)
+			fatalx("bad DAEMON_LOG_LEVEL from the supervisor");
+		log_override = (int)v;
+		log_setverbose(log_override);
+		log_info("log level %s", v ? "verbose" : "brief");
 		break;
 	default:
 		if (ops->message && ops->message(p, msg) == 0)

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define PROTO_VERSION	4
+#define PROTO_VERSION	5
 
 enum proto_type {
 	MSG_NONE = 0,
@@ -93,6 +93,17 @@ enum proto_type {
 	/* mailrootd -> smtpd: today's W3C log file of a listener (w3c-log) */
 	DAEMON_W3C_LOG,		/* fd: the file, O_APPEND (none: stop logging);
 				   u32 listener index */
+
+	/* smtpctl kill session ID|all (FEATURES O2) */
+	CTL_KILL_SESSION,	/* smtpctl -> mailrootd: u32 all (0 or 1), u32 session id */
+	DAEMON_KILL_SESSION,	/* mailrootd -> smtpd (id = mailrootd's request id):
+				   u32 all, u32 session id */
+	SUPERVISOR_KILLED,	/* smtpd -> mailrootd: u32 sessions ended; the
+				   answer to smtpctl is CLIENT_OK or CLIENT_FAIL */
+
+	/* smtpctl log verbose|brief: the log level at run time */
+	CTL_LOG_LEVEL,		/* smtpctl -> mailrootd: u32 verbose (0 or 1) */
+	DAEMON_LOG_LEVEL,	/* mailrootd -> every daemon: u32 verbose */
 
 	MSG_TYPE_MAX
 };

@@ -32,7 +32,8 @@
 #define CONF_MAX_SIZE		(1024 * 1024)
 #define STOP_GRACE_SEC		10
 
-static struct mailrootd the_mrd = { .ready_fd = -1, .control_fd = -1 };
+static struct mailrootd the_mrd = { .ready_fd = -1, .control_fd = -1,
+    .log_override = -1 };
 struct mailrootd *mrd = &the_mrd;
 
 static int pidfile_fd = -1;

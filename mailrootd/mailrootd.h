@@ -44,6 +44,7 @@ struct mailrootd {
 	int			 paused;
 	int			 foreground;
 	int			 verbose;
+	int			 log_override;	/* smtpctl log: 0, 1, or -1 none */
 	int			 ready_fd;	/* tells the starting parent we serve; -1 after */
 	int			 control_fd;
 };
@@ -104,6 +105,7 @@ void	control_notify_stopped(void);
 struct mbuf;
 void	control_send(int slot, struct mbuf *);
 void	control_fail(int slot, uint32_t id, const char *why);
+void	control_ok(int slot, uint32_t id, const char *text);
 
 /* mailrootd_sessions.c: the sessions table, from smtpd to smtpctl */
 struct ipc_msg;
@@ -111,5 +113,10 @@ int	sessions_request(int client, uint32_t client_id, char *why, size_t whysz);
 void	sessions_answer(struct ipc_msg *);
 void	sessions_smtpd_gone(void);
 void	sessions_client_gone(int client);
+int	sessions_kill(int client, uint32_t client_id, uint32_t all, uint32_t sid,
+	    char *why, size_t whysz);
+void	sessions_killed(struct ipc_msg *);
+/* smtpctl log verbose|brief: mailrootd and every daemon. */
+void	proc_send_log_level(int verbose);
 
 #endif

@@ -74,7 +74,7 @@ control_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 {
 	struct client *c = arg;
 	char why[512];
-	uint32_t v;
+	uint32_t v, sid;
 
 	if (!c->hello) {
 		if (msg->type != CTL_HELLO || m_get_u32(msg, &v) == -1 ||
@@ -93,6 +93,28 @@ control_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 		}
 		c->hello = 1;
 		reply(c, CLIENT_OK, msg->id, "hello");
+		return;
+	}
+	switch (msg->type) {
+	case CTL_KILL_SESSION:
+		if (m_get_u32(msg, &v) == -1 || m_get_u32(msg, &sid) == -1 ||
+		    m_end(msg) == -1 || v > 1) {
+			reply(c, CLIENT_FAIL, msg->id, "protocol error: bad kill request");
+			return;
+		}
+		if (sessions_kill((int)(c - clients), msg->id, v, sid, why,
+		    sizeof(why)) == -1)
+			reply(c, CLIENT_FAIL, msg->id, why);
+		return;
+	case CTL_LOG_LEVEL:
+		if (m_get_u32(msg, &v) == -1 || m_end(msg) == -1 || v > 1) {
+			reply(c, CLIENT_FAIL, msg->id, "protocol error: bad log level");
+			return;
+		}
+		log_setverbose((int)v);
+		proc_send_log_level((int)v);
+		log_info("log level %s", v ? "verbose" : "brief");
+		reply(c, CLIENT_OK, msg->id, v ? "log verbose" : "log brief");
 		return;
 	}
 	if (m_end(msg) == -1) {
@@ -150,6 +172,13 @@ control_send(int slot, struct mbuf *m)
 		return;
 	}
 	ipc_send(clients[slot].ipc, m);
+}
+
+void
+control_ok(int slot, uint32_t id, const char *text)
+{
+	if (slot >= 0 && slot < CONTROL_MAX_CLIENTS && clients[slot].ipc != NULL)
+		reply(&clients[slot], CLIENT_OK, id, text);
 }
 
 void

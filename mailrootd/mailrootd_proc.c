@@ -76,6 +76,17 @@ config_fd(void)
 	return fd;
 }
 
+/* DAEMON_LOG_LEVEL: smtpctl log verbose|brief. */
+static void
+send_log_level(struct proc *p, int verbose)
+{
+	struct mbuf m;
+
+	m_init(&m, DAEMON_LOG_LEVEL, 0);
+	m_add_u32(&m, verbose ? 1 : 0);
+	ipc_send(p->ipc, &m);
+}
+
 static void
 send_config(struct proc *p)
 {
@@ -262,6 +273,8 @@ proc_start(struct proc *p)
 	ipc_send_empty(p->ipc, DAEMON_GO, 0);
 	if (p->id == PROC_SMTPD && mrd->paused)
 		ipc_send_empty(p->ipc, DAEMON_PAUSE, 0);
+	if (mrd->log_override >= 0)
+		send_log_level(p, mrd->log_override);
 	return 0;
 }
 
@@ -377,6 +390,10 @@ proc_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 		if (p->id == PROC_SMTPD)
 			sessions_answer(msg);
 		break;
+	case SUPERVISOR_KILLED:
+		if (p->id == PROC_SMTPD)
+			sessions_killed(msg);
+		break;
 	case SUPERVISOR_FAILED:
 		if (m_get_str(msg, &why, 256) == -1)
 			why = "(no reason given)";
@@ -458,4 +475,15 @@ proc_send_pause(int paused)
 
 	if (p->ipc)
 		ipc_send_empty(p->ipc, paused ? DAEMON_PAUSE : DAEMON_RESUME, 0);
+}
+
+void
+proc_send_log_level(int verbose)
+{
+	int i;
+
+	mrd->log_override = verbose;
+	for (i = 0; i < PROC_MAX; i++)
+		if (mrd->procs[i].ipc)
+			send_log_level(&mrd->procs[i], verbose);
 }

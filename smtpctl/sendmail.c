@@ -7,9 +7,12 @@
  * the IIS envelope lines first (x-sender:, x-receiver:), under a dot-name
  * first, fsync'd, then renamed in: pickupd never sees half a file.  With -t
  * the recipients come from To:/Cc:/Bcc: through pickupd's own parser, which
- * also removes Bcc:.  Trust: the user is untrusted when the program runs
- * setgid: it then reads only the system configuration file (no -C, no
- * environment), writes only into Pickup/, and never follows a link.
+ * also removes Bcc:.  -bs speaks SMTP on stdin/stdout instead
+ * (sendmail_bs.c) and writes each message the same way; -bp and the name
+ * mailq run smtpq(1); -bi and the name newaliases do nothing.  Trust: the
+ * user is untrusted when the program runs setgid: it then reads only the
+ * system configuration file (no -C, no environment), writes only into
+ * Pickup/, and never follows a link.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -28,6 +31,7 @@
 #include "config.h"
 #include "mailroot.h"
 #include "pickupd_parse.h"
+#include "sendmail.h"
 #include "smtp_parse.h"
 #include "util.h"
 
@@ -51,7 +55,10 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr, "usage: sendmail [-it] [-C file] [-F fullname] [-f sender] "
-	    "[-o option] [recipient ...]\n");
+	    "[-o option] [recipient ...]\n"
+	    "       sendmail -bs [-C file] [-F fullname]\n"
+	    "       sendmail -bp [-C file]\n"
+	    "       sendmail -bi\n");
 	exit(EX_USAGE);
 }
 
@@ -127,6 +134,85 @@ has_from(const char *buf, size_t len)
 	return 0;
 }
 
+void
+message_complete(struct evbuffer *out, const char *msg, size_t len,
+    const char *sender, const char *fullname)
+{
+	if (!starts_with_header(msg, len))
+		evbuffer_add(out, "\r\n", 2);	/* no header section: body only */
+	else if (!has_from(msg, len)) {
+		if (fullname && strpbrk(fullname, "\"\\\r\n") == NULL)
+			evbuffer_add_printf(out, "From: \"%s\" <%s>\r\n", fullname, sender);
+		else
+			evbuffer_add_printf(out, "From: <%s>\r\n", sender);
+	}
+	evbuffer_add(out, msg, len);
+}
+
+int
+pickup_write(const char *pickup, const char *sender, char **rcpts, size_t nrcpts,
+    struct evbuffer *content, char *name, size_t namesz, char *why, size_t whysz,
+    int *exitcode)
+{
+	struct evbuffer *out;
+	char tmpname[128];
+	size_t i;
+	int dirfd, fd, e;
+
+	*exitcode = EX_OSERR;
+	if ((out = evbuffer_new()) == NULL) {
+		snprintf(why, whysz, "out of memory");
+		return -1;
+	}
+	evbuffer_add_printf(out, "x-sender: %s\r\n", sender[0] ? sender : "<>");
+	for (i = 0; i < nrcpts; i++)
+		evbuffer_add_printf(out, "x-receiver: %s\r\n", rcpts[i]);
+	evbuffer_add_buffer(out, content);
+
+	/* Into Pickup/: a dot-name pickupd ignores, fsync, rename, fsync the folder. */
+	if ((dirfd = open(pickup, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		snprintf(why, whysz, "%s: %s", pickup, strerror(errno));
+		*exitcode = EX_UNAVAILABLE;
+		evbuffer_free(out);
+		return -1;
+	}
+	snprintf(tmpname, sizeof(tmpname), ".sendmail.%ld.%08x.tmp", (long)getpid(),
+	    arc4random());
+	snprintf(name, namesz, "%lld.%ld.%08x.eml", (long long)time(NULL),
+	    (long)getpid(), arc4random());
+	fd = openat(dirfd, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd == -1) {
+		snprintf(why, whysz, "%s/%s: %s", pickup, tmpname, strerror(errno));
+		*exitcode = EX_CANTCREAT;
+		goto fail;
+	}
+	while (evbuffer_get_length(out) > 0)
+		if (evbuffer_write(out, fd) == -1 && errno != EINTR) {
+			e = errno;
+			close(fd);
+			(void)unlinkat(dirfd, tmpname, 0);
+			snprintf(why, whysz, "%s/%s: %s", pickup, tmpname, strerror(e));
+			*exitcode = e == ENOSPC ? EX_TEMPFAIL : EX_IOERR;
+			goto fail;
+		}
+	if (fsync(fd) == -1 || close(fd) == -1 ||
+	    renameat(dirfd, tmpname, dirfd, name) == -1) {
+		e = errno;
+		(void)unlinkat(dirfd, tmpname, 0);
+		snprintf(why, whysz, "%s/%s: %s", pickup, name, strerror(e));
+		*exitcode = e == ENOSPC ? EX_TEMPFAIL : EX_IOERR;
+		goto fail;
+	}
+	(void)fsync(dirfd);
+	close(dirfd);
+	evbuffer_free(out);
+	return 0;
+fail:
+	close(dirfd);
+	evbuffer_free(out);
+	return -1;
+}
+
 static void
 add_rcpt(char ***rcpts, size_t *n, const char *addr, const char *domain)
 {
@@ -152,27 +238,63 @@ add_rcpt(char ***rcpts, size_t *n, const char *addr, const char *domain)
 	(*n)++;
 }
 
+/*
+ * sendmail -bp, mailq: the queue as smtpq(1) lists it.  smtpq runs without
+ * the mailroot group: the queue is the operator's to read, not every
+ * user's.  Only an unprivileged run ignores MAILROOT_BINDIR.
+ */
+static int
+list_queue(const char *conf_file, int setgid_run)
+{
+	const char *d = setgid_run ? NULL : getenv("MAILROOT_BINDIR");
+	char path[PATH_MAX];
+
+	if (setgid(getgid()) == -1)
+		err(EX_OSERR, "setgid");
+	if (snprintf(path, sizeof(path), "%s/smtpq", (d && *d) ? d : BINDIR) >=
+	    (int)sizeof(path))
+		errx(EX_USAGE, "MAILROOT_BINDIR too long");
+	execl(path, "smtpq", "-f", conf_file, (char *)NULL);
+	err(EX_UNAVAILABLE, "exec %s", path);
+}
+
 int
 main(int argc, char **argv)
 {
-	const char *conf_file = CONF_DEFAULT_FILE, *fullname = NULL;
-	char sender[SMTP_PATH_MAX + 1] = "", pickup[PATH_MAX], tmpname[128], name[128];
+	const char *conf_file = CONF_DEFAULT_FILE, *fullname = NULL, *prog;
+	char sender[SMTP_PATH_MAX + 1] = "", pickup[PATH_MAX], name[128], why[PATH_MAX + 128];
 	char **rcpts = NULL, *msg;
 	struct pickup_opts opts;
 	struct pickup_msg pm;
-	struct evbuffer *out, *body;
+	struct evbuffer *body;
 	struct passwd *pw;
 	struct config *conf;
 	size_t nrcpts = 0, len, i;
-	int ch, opt_t = 0, dot_ends = 1, dirfd, fd;
+	int ch, opt_t = 0, dot_ends = 1, status;
 	int setgid_run = getegid() != getgid();
+	enum { MODE_MAIL, MODE_SMTP, MODE_LIST, MODE_ALIASES } mode = MODE_MAIL;
 	uint64_t cap;
 
-	while ((ch = getopt(argc, argv, "B:b:C:F:f:iL:N:o:R:r:tV:v")) != -1) {
+	/* Called by the other names an MTA's sendmail answers to. */
+	prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	if (strcmp(prog, "mailq") == 0)
+		mode = MODE_LIST;
+	else if (strcmp(prog, "newaliases") == 0)
+		mode = MODE_ALIASES;
+
+	while ((ch = getopt(argc, argv, "A:B:b:C:F:f:Gh:iL:N:nO:o:qR:r:tUV:vX:")) != -1) {
 		switch (ch) {
 		case 'b':
-			if (strcmp(optarg, "m") != 0)
-				errx(EX_USAGE, "-b%s is not supported (only -bm, the default)",
+			if (strcmp(optarg, "m") == 0)
+				mode = MODE_MAIL;
+			else if (strcmp(optarg, "s") == 0)
+				mode = MODE_SMTP;
+			else if (strcmp(optarg, "p") == 0)
+				mode = MODE_LIST;
+			else if (strcmp(optarg, "i") == 0)
+				mode = MODE_ALIASES;
+			else
+				errx(EX_USAGE, "-b%s is not supported (-bm, -bs, -bp, -bi are)",
 				    optarg);
 			break;
 		case 'C':
@@ -188,12 +310,15 @@ main(int argc, char **argv)
 			break;
 		case 'i': dot_ends = 0; break;
 		case 'o':
+			/* -oi is -i; the other -o options (-odi, -oem, ...) have no effect */
 			if (strcmp(optarg, "i") == 0)
 				dot_ends = 0;
-			/* other -o options of sendmail are accepted and ignored */
 			break;
+		case 'q':
+			errx(EX_USAGE, "-q: the queue runs by itself (see smtpq(1) to retry now)");
 		case 't': opt_t = 1; break;
-		case 'B': case 'L': case 'N': case 'R': case 'V': case 'v':
+		case 'A': case 'B': case 'G': case 'h': case 'L': case 'N': case 'n':
+		case 'O': case 'R': case 'U': case 'V': case 'v': case 'X':
 			break;	/* accepted for compatibility, no effect */
 		default:
 			usage();
@@ -202,11 +327,28 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 
+	if (mode == MODE_ALIASES) {
+		fprintf(stderr, "sendmail: Mailroot uses no aliases file: nothing to "
+		    "rebuild (local addresses are mailroot.conf(5)'s domains)\n");
+		return 0;
+	}
+	if (mode == MODE_LIST)
+		return list_queue(conf_file, setgid_run);
+
 	if ((conf = config_load_lenient(conf_file, ignore_report, NULL)) == NULL)
 		err(EX_CONFIG, "%s", conf_file);
 	if (mailroot_path(conf, MR_PICKUP, pickup, sizeof(pickup)) == -1)
 		errx(EX_CONFIG, "mailroot path too long");
 	cap = conf->max_message_size ? conf->max_message_size : UNLIMITED_CAP;
+
+	if (mode == MODE_SMTP) {
+		if (argc > 0 || opt_t)
+			errx(EX_USAGE, "-bs takes the envelope from the SMTP dialogue "
+			    "(no recipients, no -t)");
+		status = sendmail_bs(conf, pickup, cap, fullname);
+		config_free(conf);
+		return status;
+	}
 
 	/* The envelope sender: -f, else the invoking user in the default domain. */
 	if (sender[0] == '\0') {
@@ -226,18 +368,9 @@ main(int argc, char **argv)
 		add_rcpt(&rcpts, &nrcpts, argv[i], conf->default_domain);
 
 	msg = read_message(dot_ends, cap, &len);
-	/* Complete the message: an empty header section, or a From: field. */
-	if ((body = evbuffer_new()) == NULL || (out = evbuffer_new()) == NULL)
+	if ((body = evbuffer_new()) == NULL)
 		err(EX_OSERR, "evbuffer_new");
-	if (!starts_with_header(msg, len))
-		evbuffer_add(body, "\r\n", 2);	/* no header section: body only */
-	else if (!has_from(msg, len)) {
-		if (fullname && strpbrk(fullname, "\"\\\r\n") == NULL)
-			evbuffer_add_printf(body, "From: \"%s\" <%s>\r\n", fullname, sender);
-		else
-			evbuffer_add_printf(body, "From: <%s>\r\n", sender);
-	}
-	evbuffer_add(body, msg, len);
+	message_complete(body, msg, len, sender, fullname);
 	free(msg);
 	memset(&pm, 0, sizeof(pm));
 	if (opt_t) {
@@ -253,37 +386,15 @@ main(int argc, char **argv)
 	if (nrcpts == 0)
 		errx(EX_USAGE, "no recipients%s", opt_t ? " (none given, none in To:, Cc:, Bcc:)" : "");
 
-	evbuffer_add_printf(out, "x-sender: %s\r\n", sender[0] ? sender : "<>");
-	for (i = 0; i < nrcpts; i++)
-		evbuffer_add_printf(out, "x-receiver: %s\r\n", rcpts[i]);
 	/* With -t, the parser's copy: Bcc: removed. */
-	evbuffer_add_buffer(out, pm.content != NULL ? pm.content : body);
+	if (pickup_write(pickup, sender, rcpts, nrcpts, pm.content != NULL ? pm.content : body,
+	    name, sizeof(name), why, sizeof(why), &status) == -1)
+		errx(status, "%s", why);
 	pickup_msg_free(&pm);
 	evbuffer_free(body);
-
-	/* Into Pickup/: a dot-name pickupd ignores, fsync, rename, fsync the folder. */
-	if ((dirfd = open(pickup, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
-		err(EX_UNAVAILABLE, "%s", pickup);
-	snprintf(tmpname, sizeof(tmpname), ".sendmail.%ld.%08x.tmp", (long)getpid(),
-	    arc4random());
-	snprintf(name, sizeof(name), "%lld.%ld.%08x.eml", (long long)time(NULL),
-	    (long)getpid(), arc4random());
-	fd = openat(dirfd, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
-	if (fd == -1)
-		err(EX_CANTCREAT, "%s/%s", pickup, tmpname);
-	while (evbuffer_get_length(out) > 0)
-		if (evbuffer_write(out, fd) == -1 && errno != EINTR) {
-			(void)unlinkat(dirfd, tmpname, 0);
-			err(EX_IOERR, "%s/%s", pickup, tmpname);
-		}
-	if (fsync(fd) == -1 || close(fd) == -1 ||
-	    renameat(dirfd, tmpname, dirfd, name) == -1) {
-		(void)unlinkat(dirfd, tmpname, 0);
-		err(errno == ENOSPC ? EX_TEMPFAIL : EX_IOERR, "%s/%s", pickup, name);
-	}
-	(void)fsync(dirfd);
-	close(dirfd);
-	evbuffer_free(out);
+	for (i = 0; i < nrcpts; i++)
+		free(rcpts[i]);
+	free(rcpts);
 	config_free(conf);
 	return 0;
 }

@@ -217,6 +217,9 @@ smtpd_message(struct ipc *parent, struct ipc_msg *msg)
 		w3c_log_set(index, fd);
 		return 0;
 	}
+	case DAEMON_KILL_SESSION:
+		status_kill(parent, msg);
+		return 0;
 	default:
 		return -1;
 	}

@@ -79,6 +79,7 @@ struct session {
 	char			**rcpts;
 	size_t			 nrcpts;
 	int			 waiting;	/* a request to queued is outstanding */
+	int			 killed;	/* smtpctl kill session: end it */
 	int			 msgfd;		/* content file from queued, or -1 */
 	uint32_t		 queue_gen;	/* queue link the message was opened on */
 	char			 qid[QUEUEID_LEN + 1];
@@ -157,6 +158,8 @@ void	session_reply(struct session *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	session_resume(struct session *);
 void	session_end(struct session *);
+/* smtpctl kill session: 421 4.3.2 and close; 1 if it will end, 0 if closing already. */
+int	session_kill(struct session *);
 
 /* smtpd_auth.c: SMTP AUTH (RFC 4954) with PLAIN and LOGIN */
 enum auth_input { AUTH_INPUT_NONE, AUTH_INPUT_WAIT, AUTH_INPUT_DONE };
@@ -183,6 +186,8 @@ void	auth_session_free(struct session *);
 struct ipc;
 struct ipc_msg;
 void	status_sessions(struct ipc *parent, struct ipc_msg *);
+/* smtpctl kill session: end the named session or all; answer the count. */
+void	status_kill(struct ipc *parent, struct ipc_msg *);
 
 /* smtpd_limit.c: connection limits */
 int	limit_conn_enter(const char *addr);

@@ -72,6 +72,7 @@ static void cmd_bdat(struct session *, struct smtp_cmd *);
 static int session_tls_begin(struct session *);
 static void session_tls_ready(struct session *);
 static void session_admit(struct session *);
+static int kill_pending(struct session *);
 
 /* ---- replies ---------------------------------------------------------------- */
 
@@ -855,9 +856,10 @@ void
 session_opened(struct session *s, int fd, const char *qid)
 {
 	s->waiting = 0;
-	if (s->state != S_RCPT) {
+	if (s->state != S_RCPT || s->killed) {
 		close(fd);
 		queue_abort(qid);
+		kill_pending(s);
 		return;
 	}
 	s->msgfd = fd;
@@ -1100,7 +1102,8 @@ session_committed(struct session *s)
 	reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
 	s->qid[0] = '\0';
 	transaction_reset(s);
-	session_process(s);
+	if (!kill_pending(s))
+		session_process(s);
 }
 
 void
@@ -1118,7 +1121,8 @@ session_queue_failed(struct session *s, int temporary, const char *reason)
 		reply(s, "554 5.3.0 Message refused by the queue: %s", esc);
 	s->qid[0] = '\0';
 	transaction_reset(s);
-	session_process(s);
+	if (!kill_pending(s))
+		session_process(s);
 }
 
 /* Feed buffered input to the DATA state machine; 1 when it saw the end. */
@@ -1583,4 +1587,54 @@ void
 session_end(struct session *s)
 {
 	session_close_after(s);
+}
+
+/* ---- smtpctl kill session (smtpd_status.c) ------------------------------------- */
+
+static void
+kill_reply(struct session *s)
+{
+	log_info("session=%08x client=%s status=killed", s->id, s->addr);
+	reply(s, "421 4.3.2 %s Session ended by the administrator, closing connection",
+	    env->conf->hostname);
+	session_close_after(s);
+}
+
+/* A kill that waited for queued's answer: carry it out now; 1 if it did. */
+static int
+kill_pending(struct session *s)
+{
+	if (!s->killed || s->state == S_CLOSING)
+		return 0;
+	kill_reply(s);
+	return 1;
+}
+
+/*
+ * End a session for the operator: 421 4.3.2, then close once it is sent.
+ * Called from the supervisor's message, never from the session's own
+ * callbacks, so freeing at once is safe where nothing can be said (a TLS
+ * handshake under way).  A session waiting for queued keeps its place
+ * until the answer comes (its client hears it, then the 421): a message
+ * queued is never left unanswered.  Returns 1 if the session will end, 0
+ * if it was already closing.
+ */
+int
+session_kill(struct session *s)
+{
+	if (s->state == S_CLOSING || s->killed)
+		return 0;
+	s->killed = 1;
+	if (s->tls == TLS_HANDSHAKE) {
+		log_info("session=%08x client=%s status=killed phase=tls-handshake",
+		    s->id, s->addr);
+		session_free(s);
+		return 1;
+	}
+	if (s->waiting)
+		return 1;
+	dns_cancel(s);
+	kill_reply(s);
+	bufferevent_enable(s->bev, EV_WRITE);
+	return 1;
 }

@@ -3,9 +3,11 @@
  * (smtpd, unprivileged, chrooted): the table behind `smtpctl show
  * sessions` (FEATURES O2).  Trust boundary: the HELO name came from a
  * client; it was checked as a domain or address literal and travels as a
- * bounded string that mailrootd checks again.
+ * bounded string that mailrootd checks again.  Also `smtpctl kill
+ * session`: the supervisor names a session (or all), smtpd ends them.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "daemon.h"
@@ -79,5 +81,53 @@ status_sessions(struct ipc *parent, struct ipc_msg *msg)
 		p[2] = (uint8_t)(w.n >> 8);
 		p[3] = (uint8_t)w.n;
 	}
+	ipc_send(parent, &m);
+}
+
+struct kill_walk {
+	struct session	**v;
+	uint32_t	  n, cap;
+};
+
+static void
+collect_session(struct session *s, void *arg)
+{
+	struct kill_walk *w = arg;
+
+	if (w->n < w->cap)
+		w->v[w->n++] = s;
+}
+
+/* Answer DAEMON_KILL_SESSION with SUPERVISOR_KILLED: how many will end. */
+void
+status_kill(struct ipc *parent, struct ipc_msg *msg)
+{
+	struct kill_walk w = { NULL, 0, 0 };
+	struct session *s;
+	struct mbuf m;
+	uint32_t all, id, ended = 0, i;
+
+	if (m_get_u32(msg, &all) == -1 || m_get_u32(msg, &id) == -1 ||
+	    m_end(msg) == -1 || all > 1) {
+		log_warnx("malformed DAEMON_KILL_SESSION from the supervisor");
+		return;
+	}
+	if (all) {
+		/* Collect first: ending one may take it out of the tree. */
+		w.cap = session_count();
+		if (w.cap > 0 && (w.v = reallocarray(NULL, w.cap, sizeof(*w.v))) == NULL)
+			fatal("kill sessions");
+		session_foreach(collect_session, &w);
+		for (i = 0; i < w.n; i++)
+			ended += (uint32_t)session_kill(w.v[i]);
+		free(w.v);
+	} else if ((s = session_find(id)) != NULL)
+		ended = (uint32_t)session_kill(s);
+	if (all)
+		log_info("kill sessions=all ended=%u", ended);
+	else
+		log_info("kill session=%08x ended=%u", id, ended);
+	m_init(&m, SUPERVISOR_KILLED, msg->id);
+	m_add_u32(&m, ended);
 	ipc_send(parent, &m);
 }
