@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define PROTO_VERSION	3
+#define PROTO_VERSION	4
 
 enum proto_type {
 	MSG_NONE = 0,
@@ -89,6 +89,14 @@ enum proto_type {
 	QUEUE_ETRN,		/* str domain (or "@domain", "#queue" as given) */
 	/* queued -> smtpd: the answer (id = the request's) */
 	PRODUCER_ETRN_RESULT,	/* u32 messages released for that domain */
+
+	/* counters (smtpctl show stats, the metrics endpoint; FEATURES O3) */
+	CTL_STATS,		/* smtpctl -> mailrootd */
+	DAEMON_STATS,		/* mailrootd -> a daemon (id = mailrootd's request id) */
+	SUPERVISOR_STATS,	/* a daemon -> mailrootd, CLIENT_STATS -> smtpctl:
+				   u32 n, n x (str name, u32 enum stat_kind,
+				   u64 value, str help): common/stats.h */
+	CLIENT_STATS,
 
 	MSG_TYPE_MAX
 };

@@ -390,11 +390,14 @@ deliver_local(struct envelope *e, int fd)
 	/* N2: while Drop/ is over its quota, local mail waits in the queue. */
 	if (quota_over()) {
 		log_info("%s status=deferred relay=local reason=drop-quota", e->id);
+		queued_stats.deferred += n;
 		n = 0;
 	} else if (drop_deliver(e->id, e->sender, rcpts, n, fd, why, sizeof(why)) == -1) {
 		log_warnx("%s status=deferred relay=local reason=\"%s\"", e->id, why);
+		queued_stats.deferred += n;
 		n = 0;
 	}
+	queued_stats.local += n;
 	for (i = 0; i < n; i++) {
 		e->rcpts[idx[i]].state = RCPT_DONE;
 		log_info("%s status=delivered to=<%s> relay=local", e->id,
@@ -529,6 +532,10 @@ log_accepted(const struct qmsg *q)
 
 	if (fstat(q->fd, &st) == -1)
 		st.st_size = 0;
+	if (q->owner && q->owner->id == PROC_SMTPD)
+		queued_stats.in_smtpd++;
+	else if (q->owner && q->owner->id == PROC_PICKUPD)
+		queued_stats.in_pickupd++;
 	log_info("%s status=accepted from=<%s> nrcpt=%zu size=%lld via=%s",
 	    q->id, q->env.sender, q->env.nrcpts, (long long)st.st_size,
 	    q->owner ? proc_name(q->owner->id) : "queued");
@@ -595,6 +602,7 @@ commit_direct(struct qmsg_list *list)
 	TAILQ_FOREACH(q, list, entry) {
 		reply_committed(q);
 		log_accepted(q);
+		queued_stats.local += q->env.nrcpts;
 		for (i = 0; i < q->env.nrcpts; i++)
 			log_info("%s status=delivered to=<%s> relay=local", q->id,
 			    q->env.rcpts[i].addr);
