@@ -198,8 +198,9 @@ client_read(struct bufferevent *bev, void *arg)
 			client_error(c, "400 Bad Request", "");
 		return;
 	}
-	n = evbuffer_copyout(in, line, (size_t)end.pos + 1 < sizeof(line) ?
-	    (size_t)end.pos + 1 : sizeof(line) - 1);
+	/* up to and with the line end that begins the empty line */
+	n = (size_t)end.pos + 2;
+	n = evbuffer_copyout(in, line, n < sizeof(line) ? n : sizeof(line) - 1);
 	evbuffer_drain(in, len);
 	line[n < sizeof(line) ? n : sizeof(line) - 1] = '\0';
 	if ((eol = strchr(line, '\n')) == NULL) {
