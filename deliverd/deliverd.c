@@ -166,8 +166,6 @@ deliverd_pre_drop(void)
 	tls_client_init();
 }
 
-struct deliverd_stats deliverd_stats;
-
 static size_t
 deliverd_stats_list(struct stat_value *v, size_t max)
 {

@@ -124,6 +124,8 @@ struct session {
 };
 
 static uint32_t next_id;
+/* Kept here, where the connections are (deliverd.c lists them). */
+struct deliverd_stats deliverd_stats;
 
 static void	connect_next(struct session *);
 static int	start_message(struct session *);
