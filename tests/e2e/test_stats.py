@@ -276,3 +276,16 @@ def test_stats_daemon_down_and_metrics_off(suite):
     assert s["smtpd.connections.refused"] == 1 and "queued.queue.remote" in s, s
     s = stats_json(suite)
     assert set(s) == NAMES, sorted(set(s) ^ NAMES)
+
+
+def test_stats_pickup_and_badmail(suite):
+    good = (b"x-sender: app@sender.example.net\r\n"
+            b"x-receiver: one@" + DOMAIN.encode() + b"\r\n"
+            b"Subject: stats tok-stats-1\r\n\r\nbody\r\n")
+    suite.pickup("good.eml", good)
+    suite.pickup("bad.eml", b"no envelope at all\r\n\r\nbody\r\n")
+    suite.wait_pickup_gone("good.eml")
+    suite.wait_pickup_gone("bad.eml")
+    s = settle(suite, lambda s: s["queued.messages.in.pickupd"] == 1 and
+               s["queued.badmail"] == 1 and s["queued.deliveries.local"] == 1)
+    assert s["queued.messages.in.smtpd"] == 0 and s["smtpd.messages.in"] == 0, s
