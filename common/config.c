@@ -370,6 +370,44 @@ kw_listen(struct parser *p, int ac, char **av)
 	TAILQ_INSERT_TAIL(&p->conf->listeners, l, entry);
 }
 
+/* metrics listen ADDRESS port N: where mailrootd serves GET /metrics (O3). */
+static void
+kw_metrics(struct parser *p, int ac, char **av)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	const char *addr = av[2];
+	char *end;
+	long port;
+
+	(void)ac;
+	if (strcmp(av[1], "listen") != 0 || strcmp(av[3], "port") != 0) {
+		perr(p, "expected \"metrics listen ADDRESS port N\"");
+		return;
+	}
+	if (strcmp(addr, "all") == 0 || strcmp(addr, "any") == 0)
+		addr = "*";
+	if (strcmp(addr, "*") != 0 && inet_pton(AF_INET, addr, &a4) != 1 &&
+	    inet_pton(AF_INET6, addr, &a6) != 1) {
+		perr(p, "metrics listen: \"%s\" is not a numeric IPv4 or IPv6 address "
+		    "or \"all\"", av[2]);
+		return;
+	}
+	errno = 0;
+	port = strtol(av[4], &end, 10);
+	if (errno || *end || end == av[4] || port < 1 || port > 65535) {
+		perr(p, "metrics listen: bad port \"%s\"", av[4]);
+		return;
+	}
+	if (p->conf->metrics_addr[0]) {
+		perr(p, "metrics listen: already declared at line %d", p->conf->metrics_line);
+		return;
+	}
+	strlcpy(p->conf->metrics_addr, addr, sizeof(p->conf->metrics_addr));
+	p->conf->metrics_port = (uint16_t)port;
+	p->conf->metrics_line = p->line;
+}
+
 static void
 kw_smtpd_user(struct parser *p, int ac, char **av)
 {
@@ -1245,6 +1283,7 @@ static const struct keyword keywords[] = {
 	{ "max-outbound-connections", 1, 1, kw_max_outbound_connections },
 	{ "max-recipients",	1, 1, kw_max_recipients },
 	{ "max-session-size",	1, 1, kw_max_session_size },
+	{ "metrics",		4, 4, kw_metrics },
 	{ "ndr-copy-to",		1, 1, kw_ndr_copy_to },
 	{ "outbound-connect-timeout", 1, 1, kw_outbound_connect_timeout },
 	{ "outbound-port",	1, 1, kw_outbound_port },
@@ -1286,7 +1325,7 @@ const char *const config_keywords[] = {
 	"retry-intervals", "local-retry-interval", "delay-notification",
 	"expiration-timeout", "local-delay-notification",
 	"local-expiration-timeout", "ndr-copy-to", "max-hop-count",
-	"masquerade-domain", NULL
+	"masquerade-domain", "metrics", NULL
 };
 
 /* ---- the tokenizer --------------------------------------------------------- */

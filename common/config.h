@@ -164,6 +164,10 @@ struct config {
 	char		 ndr_copy_to[SMTP_PATH_MAX_CONF];	/* M5: "" none */
 	uint32_t	 max_hop_count;		/* D6: Received: fields; 0: no limit */
 	char		 masquerade_domain[CONF_NAME_MAX];	/* D7: "" none */
+	/* the metrics endpoint (O3): metrics listen ADDRESS port N */
+	char		 metrics_addr[64];	/* numeric, "*" all; "" none */
+	uint16_t	 metrics_port;
+	int		 metrics_line;
 };
 
 /*

@@ -97,6 +97,31 @@ on_tls_material(struct ipc_msg *msg)
 		close(fd);
 }
 
+/* DAEMON_STATS: the daemon's counters, as SUPERVISOR_STATS (common/stats.h). */
+static void
+on_stats(struct ipc *p, struct ipc_msg *msg)
+{
+	struct stat_value v[STATS_PER_DAEMON];
+	struct mbuf m;
+	size_t n = 0, i;
+
+	if (m_end(msg) == -1) {
+		log_warnx("bad DAEMON_STATS from the supervisor");
+		return;
+	}
+	if (ops->stats)
+		n = ops->stats(v, STATS_PER_DAEMON);
+	m_init(&m, SUPERVISOR_STATS, msg->id);
+	m_add_u32(&m, (uint32_t)n);
+	for (i = 0; i < n; i++) {
+		m_add_str(&m, v[i].name);
+		m_add_u32(&m, (uint32_t)v[i].kind);
+		m_add_u64(&m, v[i].value);
+		m_add_str(&m, v[i].help);
+	}
+	ipc_send(p, &m);
+}
+
 static void
 parent_dispatch(struct ipc *p, struct ipc_msg *msg, void *arg)
 {
@@ -142,6 +167,9 @@ parent_dispatch(struct ipc *p, struct ipc_msg *msg, void *arg)
 		log_override = (int)v;
 		log_setverbose(log_override);
 		log_info("log level %s", v ? "verbose" : "brief");
+		break;
+	case DAEMON_STATS:
+		on_stats(p, msg);
 		break;
 	default:
 		if (ops->message && ops->message(p, msg) == 0)

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "proto.h"
+#include "stats.h"
 
 struct config;
 struct event_base;
@@ -53,6 +54,11 @@ struct daemon_ops {
 	 * /etc/resolv.conf).  No configuration is known yet.
 	 */
 	void	(*pre_drop)(void);
+	/*
+	 * The daemon's counters (DAEMON_STATS): fill at most `max` and return
+	 * how many.  None: the daemon answers with an empty list.
+	 */
+	size_t	(*stats)(struct stat_value *out, size_t max);
 };
 
 /* The process-wide state every daemon has. */

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define PROTO_VERSION	5
+#define PROTO_VERSION	6
 
 enum proto_type {
 	MSG_NONE = 0,
@@ -104,6 +104,14 @@ enum proto_type {
 	/* smtpctl log verbose|brief: the log level at run time */
 	CTL_LOG_LEVEL,		/* smtpctl -> mailrootd: u32 verbose (0 or 1) */
 	DAEMON_LOG_LEVEL,	/* mailrootd -> every daemon: u32 verbose */
+
+	/* counters (smtpctl show stats, the metrics endpoint; FEATURES O3) */
+	CTL_STATS,		/* smtpctl -> mailrootd */
+	DAEMON_STATS,		/* mailrootd -> a daemon (id = mailrootd's request id) */
+	SUPERVISOR_STATS,	/* a daemon -> mailrootd, CLIENT_STATS -> smtpctl:
+				   u32 n, n x (str name, u32 enum stat_kind,
+				   u64 value, str help): common/stats.h */
+	CLIENT_STATS,
 
 	MSG_TYPE_MAX
 };

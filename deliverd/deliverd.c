@@ -166,11 +166,36 @@ deliverd_pre_drop(void)
 	tls_client_init();
 }
 
+static size_t
+deliverd_stats_list(struct stat_value *v, size_t max)
+{
+	const struct stat_value all[] = {
+		{ "deliverd.connections.current", STAT_GAUGE, deliverd_stats.current,
+		    "outbound SMTP connections open now" },
+		{ "deliverd.connections.total", STAT_COUNTER, deliverd_stats.connections,
+		    "outbound SMTP connections made" },
+		{ "deliverd.connections.failed", STAT_COUNTER, deliverd_stats.failed,
+		    "outbound connection attempts that failed" },
+		{ "deliverd.tls.sessions", STAT_COUNTER, deliverd_stats.tls,
+		    "outbound TLS handshakes completed" },
+		{ "deliverd.messages.out", STAT_COUNTER, deliverd_stats.messages,
+		    "messages delivered to remote servers" },
+		{ "deliverd.bytes.out", STAT_COUNTER, deliverd_stats.bytes,
+		    "octets of the messages delivered to remote servers" },
+	};
+	size_t i, n = sizeof(all) / sizeof(all[0]);
+
+	for (i = 0; i < n && i < max; i++)
+		v[i] = all[i];
+	return i;
+}
+
 static const struct daemon_ops deliverd_ops = {
 	.config = deliverd_config,
 	.peer = deliverd_peer,
 	.message = deliverd_message,
 	.pre_drop = deliverd_pre_drop,
+	.stats = deliverd_stats_list,
 };
 
 int

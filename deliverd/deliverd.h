@@ -88,6 +88,16 @@ TAILQ_HEAD(job_list, job);
 /* deliverd.c */
 /* Send the job's results to queued (if its link still stands). */
 void	deliverd_report(struct job *);
+/* What deliverd has seen since it started (FEATURES O3; smtpctl show stats). */
+struct deliverd_stats {
+	uint64_t	current;	/* connections open now */
+	uint64_t	connections;	/* TCP connections made */
+	uint64_t	failed;		/* connection attempts that failed */
+	uint64_t	tls;		/* TLS handshakes completed */
+	uint64_t	messages;	/* messages a server took (2xx after the data) */
+	uint64_t	bytes;		/* octets of those messages */
+};
+extern struct deliverd_stats deliverd_stats;
 
 /* deliverd_job.c */
 /* A job from a decoded batch; takes `fd`.  NULL when out of memory. */

@@ -103,6 +103,7 @@ struct session {
 	SSL			*ssl;
 	int			 tls_on;
 	int			 verified;
+	int			 connected;	/* counted in deliverd_stats.current */
 	char			 tls_version[16];
 	char			 name[SMTP_DOMAIN_MAX + 1];	/* the host connected to */
 	char			 addr[INET6_ADDRSTRLEN];
@@ -123,6 +124,8 @@ struct session {
 };
 
 static uint32_t next_id;
+/* Kept here, where the connections are (deliverd.c lists them). */
+struct deliverd_stats deliverd_stats;
 
 static void	connect_next(struct session *);
 static int	start_message(struct session *);
@@ -198,6 +201,10 @@ reply_enhanced(const struct session *s)
 static void
 close_conn(struct session *s)
 {
+	if (s->connected) {
+		deliverd_stats.current--;
+		s->connected = 0;
+	}
 	if (s->bev_plain) {
 		if (s->tls_on)
 			(void)SSL_shutdown(s->ssl);
@@ -273,8 +280,10 @@ conn_lost(struct session *s, const char *why)
 {
 	char text[DELIVER_TEXT_MAX], esc[DELIVER_TEXT_MAX * 4];
 
-	if (s->state == S_CONNECT)
+	if (s->state == S_CONNECT) {
+		deliverd_stats.failed++;
 		return fail_over(s, 0, "4.4.1", why);
+	}
 	if (!s->mail_answered && s->messages == 0 && s->state != S_QUIT)
 		return fail_over(s, 0, "4.4.2", why);
 	if (s->state == S_RSET && s->job) {
@@ -455,6 +464,7 @@ connect_next(struct session *s)
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	if (bufferevent_socket_connect(s->bev, sa, (int)h->addrlens[s->addr_i]) == -1) {
+		deliverd_stats.failed++;
 		(void)fail_over(s, 0, "4.4.1", strerror(errno));
 		return;
 	}
@@ -516,6 +526,7 @@ tls_up(struct session *s)
 {
 	tls_client_info(s->ssl, s->tls_version, sizeof(s->tls_version), &s->verified);
 	s->tls_on = 1;
+	deliverd_stats.tls++;
 	send_ehlo(s);	/* RFC 3207 4.2: forget what was said before */
 }
 
@@ -896,6 +907,10 @@ on_dot(struct session *s)
 
 	reply_text(s, text, sizeof(text));
 	settle_accepted(s, (uint32_t)s->reply.code, reply_enhanced(s), text);
+	if (SMTP_REPLY_CLASS(&s->reply) == 2) {
+		deliverd_stats.messages++;
+		deliverd_stats.bytes += s->job->size;
+	}
 	log_info("%s relay=%s[%s]:%u status=%s accepted=%zu reply=\"%s\"", s->job->qid,
 	    s->name, s->addr, (unsigned)s->port, SMTP_REPLY_CLASS(&s->reply) == 2 ?
 	    "sent" : "refused", s->naccepted, reply_log(s));
@@ -1065,6 +1080,9 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		if (s->state == S_CONNECT) {
+			s->connected = 1;
+			deliverd_stats.current++;
+			deliverd_stats.connections++;
 			s->state = S_GREETING;
 			s->pending = 1;
 			set_timeouts(s, 1);

@@ -288,6 +288,7 @@ mrd_stopped_check(void)
 	(void)unlink(mrd->conf->pidfile);
 	control_notify_stopped();
 	control_close();
+	metrics_close();
 	log_info("stopped");
 	event_base_loopbreak(mrd->base);
 }
@@ -362,6 +363,13 @@ mrd_reload(char *why, size_t whysz)
 	if (a || b)
 		log_warnx("reload: listener changes take effect at the next start");
 	keep_bound_settings(c, mrd->conf);
+	if (c->metrics_port != mrd->conf->metrics_port ||
+	    strcmp(c->metrics_addr, mrd->conf->metrics_addr) != 0) {
+		log_warnx("reload: metrics listen takes effect at the next start");
+		strlcpy(c->metrics_addr, mrd->conf->metrics_addr, sizeof(c->metrics_addr));
+		c->metrics_port = mrd->conf->metrics_port;
+		c->metrics_line = mrd->conf->metrics_line;
+	}
 	free(mrd->conf_text);
 	mrd->conf_text = text;
 	mrd->conf_len = len;
@@ -463,6 +471,12 @@ main(int argc, char **argv)
 		(void)unlink(mrd->conf->pidfile);
 		return 1;
 	}
+	if (metrics_open(mrd->conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "mailrootd: metrics: %s\n", err);
+		listen_close(mrd->listen_fds, mrd->nlisten);
+		(void)unlink(mrd->conf->pidfile);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if (!mrd->foreground)
 		daemonize();
@@ -500,6 +514,7 @@ main(int argc, char **argv)
 		(void)unlink(mrd->conf->pidfile);
 		return 1;
 	}
+	metrics_start();
 	proc_init();
 	mrd->state = SUITE_STARTING;
 	proc_start_all();

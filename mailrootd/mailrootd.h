@@ -59,6 +59,9 @@ void	mrd_stopped_check(void);
 
 /* mailrootd_listen.c: bind every listener of the config; -1 with err. */
 int	listen_open(const struct config *, int **fds, size_t *n, char *err, size_t errsz);
+/* Bind and listen on one address ("*": all) and port; the fd, or -1 with err. */
+int	listen_bind(const char *addr, uint16_t port, int line, int backlog,
+	    char *err, size_t errsz);
 void	listen_close(int *fds, size_t n);
 
 /* mailrootd_proc.c */
@@ -118,5 +121,29 @@ int	sessions_kill(int client, uint32_t client_id, uint32_t all, uint32_t sid,
 void	sessions_killed(struct ipc_msg *);
 /* smtpctl log verbose|brief: mailrootd and every daemon. */
 void	proc_send_log_level(int verbose);
+
+/* mailrootd_stats.c: the counters of the daemons (FEATURES O3) */
+#define STATS_SET_MAX	128
+struct stat_set {
+	size_t		n;
+	struct {
+		char		name[64];	/* STAT_NAME_MAX + 1 */
+		uint32_t	kind;		/* enum stat_kind */
+		uint64_t	value;
+		char		help[160];	/* STAT_HELP_MAX + 1 */
+	} v[STATS_SET_MAX];
+};
+/* Called once with what the daemons answered (possibly nothing). */
+typedef void (*stats_done_fn)(const struct stat_set *, void *arg, uint32_t cookie);
+int	stats_request(stats_done_fn, void *arg, uint32_t cookie);
+void	stats_answer(struct proc *, struct ipc_msg *);
+void	stats_proc_gone(struct proc *);
+void	stats_cancel(void *arg);
+
+/* mailrootd_metrics.c: the Prometheus endpoint (metrics listen) */
+/* Bind it at start (none configured: 0); -1 with err. */
+int	metrics_open(const struct config *, char *err, size_t errsz);
+void	metrics_start(void);
+void	metrics_close(void);
 
 #endif

@@ -69,6 +69,27 @@ reply_status(struct client *c, uint32_t id)
 	ipc_send(c->ipc, &m);
 }
 
+/* The counters arrived (or the wait is over): CLIENT_STATS. */
+static void
+reply_stats(const struct stat_set *set, void *arg, uint32_t id)
+{
+	struct client *c = arg;
+	struct mbuf m;
+	size_t i;
+
+	if (c->ipc == NULL)
+		return;
+	m_init(&m, CLIENT_STATS, id);
+	m_add_u32(&m, (uint32_t)set->n);
+	for (i = 0; i < set->n; i++) {
+		m_add_str(&m, set->v[i].name);
+		m_add_u32(&m, set->v[i].kind);
+		m_add_u64(&m, set->v[i].value);
+		m_add_str(&m, set->v[i].help);
+	}
+	ipc_send(c->ipc, &m);
+}
+
 static void
 control_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 {
@@ -143,6 +164,10 @@ control_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 		if (sessions_request((int)(c - clients), msg->id, why, sizeof(why)) == -1)
 			reply(c, CLIENT_FAIL, msg->id, why);
 		break;
+	case CTL_STATS:
+		if (stats_request(reply_stats, c, msg->id) == -1)
+			reply(c, CLIENT_FAIL, msg->id, "too many requests under way, try again");
+		break;
 	case CTL_STOP:
 		c->wants_stop = 1;
 		c->stop_id = msg->id;
@@ -161,6 +186,7 @@ control_closed(struct ipc *ipc, void *arg)
 
 	(void)ipc;
 	sessions_client_gone((int)(c - clients));
+	stats_cancel(c);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -17,8 +17,9 @@
 #include "log.h"
 #include "mailrootd.h"
 
-static int
-bind_one(const struct listener_conf *l, char *err, size_t errsz)
+int
+listen_bind(const char *addr, uint16_t port, int line, int backlog, char *err,
+    size_t errsz)
 {
 	struct sockaddr_storage ss;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
@@ -27,28 +28,28 @@ bind_one(const struct listener_conf *l, char *err, size_t errsz)
 	int fd, on = 1, off = 0, v6;
 
 	memset(&ss, 0, sizeof(ss));
-	v6 = strcmp(l->addr, "*") == 0 || strchr(l->addr, ':') != NULL;
+	v6 = strcmp(addr, "*") == 0 || strchr(addr, ':') != NULL;
 	if (v6) {
 		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(l->port);
+		sin6->sin6_port = htons(port);
 		sin6->sin6_addr = in6addr_any;
-		if (strcmp(l->addr, "*") != 0 &&
-		    inet_pton(AF_INET6, l->addr, &sin6->sin6_addr) != 1)
+		if (strcmp(addr, "*") != 0 &&
+		    inet_pton(AF_INET6, addr, &sin6->sin6_addr) != 1)
 			goto badaddr;
 		slen = sizeof(*sin6);
 	} else {
 		sin->sin_family = AF_INET;
-		sin->sin_port = htons(l->port);
-		if (inet_pton(AF_INET, l->addr, &sin->sin_addr) != 1)
+		sin->sin_port = htons(port);
+		if (inet_pton(AF_INET, addr, &sin->sin_addr) != 1)
 			goto badaddr;
 		slen = sizeof(*sin);
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd == -1 && v6 && strcmp(l->addr, "*") == 0 && errno == EAFNOSUPPORT) {
+	if (fd == -1 && v6 && strcmp(addr, "*") == 0 && errno == EAFNOSUPPORT) {
 		/* A host without IPv6: "all" means all IPv4 addresses. */
 		memset(&ss, 0, sizeof(ss));
 		sin->sin_family = AF_INET;
-		sin->sin_port = htons(l->port);
+		sin->sin_port = htons(port);
 		sin->sin_addr.s_addr = htonl(INADDR_ANY);
 		slen = sizeof(*sin);
 		v6 = 0;
@@ -62,22 +63,22 @@ bind_one(const struct listener_conf *l, char *err, size_t errsz)
 	/* "all" on IPv6 takes IPv4 too; an explicit IPv6 address only IPv6. */
 	if (v6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
-		    strcmp(l->addr, "*") == 0 ? &off : &on, sizeof(on));
+		    strcmp(addr, "*") == 0 ? &off : &on, sizeof(on));
 	if (bind(fd, (struct sockaddr *)&ss, slen) == -1) {
 		snprintf(err, errsz, "%s:%d: listen on %s port %u: %s", mrd->conf->file,
-		    l->line, l->addr, l->port, strerror(errno));
+		    line, addr, port, strerror(errno));
 		close(fd);
 		return -1;
 	}
-	if (listen(fd, 512) == -1) {
-		snprintf(err, errsz, "listen on %s port %u: %s", l->addr, l->port,
+	if (listen(fd, backlog) == -1) {
+		snprintf(err, errsz, "listen on %s port %u: %s", addr, port,
 		    strerror(errno));
 		close(fd);
 		return -1;
 	}
 	return fd;
 badaddr:
-	snprintf(err, errsz, "bad listen address %s", l->addr);
+	snprintf(err, errsz, "bad listen address %s", addr);
 	return -1;
 }
 
@@ -89,7 +90,7 @@ listen_open(const struct config *c, int **fdsp, size_t *np, char *err, size_t er
 	size_t n = 0;
 
 	TAILQ_FOREACH(l, &c->listeners, entry) {
-		if ((fd = bind_one(l, err, errsz)) == -1)
+		if ((fd = listen_bind(l->addr, l->port, l->line, 512, err, errsz)) == -1)
 			goto fail;
 		if ((nf = reallocarray(fds, n + 1, sizeof(*fds))) == NULL) {
 			close(fd);

@@ -394,6 +394,9 @@ proc_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 		if (p->id == PROC_SMTPD)
 			sessions_killed(msg);
 		break;
+	case SUPERVISOR_STATS:
+		stats_answer(p, msg);
+		break;
 	case SUPERVISOR_FAILED:
 		if (m_get_str(msg, &why, 256) == -1)
 			why = "(no reason given)";
@@ -422,6 +425,7 @@ proc_closed(struct ipc *ipc, void *arg)
 	p->ipc = NULL;
 	if (p->id == PROC_SMTPD)
 		sessions_smtpd_gone();
+	stats_proc_gone(p);
 }
 
 void

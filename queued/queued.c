@@ -231,10 +231,53 @@ queued_go(void)
 	store_queue_run();
 }
 
+struct queued_stats queued_stats;
+
+static size_t
+queued_stats_list(struct stat_value *v, size_t max)
+{
+	uint64_t qlocal, qremote;
+	size_t i, n;
+
+	sched_queue_length(&qlocal, &qremote);
+	{
+		const struct stat_value all[] = {
+			{ "queued.messages.in.smtpd", STAT_COUNTER, queued_stats.in_smtpd,
+			    "messages queued from smtpd" },
+			{ "queued.messages.in.pickupd", STAT_COUNTER, queued_stats.in_pickupd,
+			    "messages queued from pickupd (Pickup/)" },
+			{ "queued.deliveries.local", STAT_COUNTER, queued_stats.local,
+			    "recipients delivered into Drop/" },
+			{ "queued.deliveries.remote", STAT_COUNTER, queued_stats.remote,
+			    "recipients delivered to a remote server" },
+			{ "queued.deferrals", STAT_COUNTER, queued_stats.deferred,
+			    "recipient attempts deferred for a retry" },
+			{ "queued.bounces", STAT_COUNTER, queued_stats.ndr,
+			    "failure reports (NDRs) sent" },
+			{ "queued.delay_notices", STAT_COUNTER, queued_stats.delay,
+			    "delay notices sent" },
+			{ "queued.expired", STAT_COUNTER, queued_stats.expired,
+			    "recipients that expired in the queue" },
+			{ "queued.badmail", STAT_COUNTER, queued_stats.badmail,
+			    "entries written to Badmail/" },
+			{ "queued.queue.local", STAT_GAUGE, qlocal,
+			    "messages in Queue/ with local recipients pending" },
+			{ "queued.queue.remote", STAT_GAUGE, qremote,
+			    "messages in Queue/ with remote recipients pending" },
+		};
+
+		n = sizeof(all) / sizeof(all[0]);
+		for (i = 0; i < n && i < max; i++)
+			v[i] = all[i];
+	}
+	return i;
+}
+
 static const struct daemon_ops queued_ops = {
 	.config = queued_config,
 	.peer = queued_peer,
 	.go = queued_go,
+	.stats = queued_stats_list,
 };
 
 int

@@ -57,6 +57,20 @@ struct queued_dirs {
 
 extern struct queued_dirs qdirs;
 
+/* What queued has seen since it started (FEATURES O3; smtpctl show stats). */
+struct queued_stats {
+	uint64_t	in_smtpd;	/* messages committed by smtpd */
+	uint64_t	in_pickupd;	/* by pickupd */
+	uint64_t	local;		/* recipients delivered into Drop/ */
+	uint64_t	remote;		/* recipients a remote server took */
+	uint64_t	deferred;	/* recipient attempts that failed for now */
+	uint64_t	ndr;		/* failure reports (NDRs) made */
+	uint64_t	delay;		/* delay notices made */
+	uint64_t	expired;	/* recipients past their expiration */
+	uint64_t	badmail;	/* entries written to Badmail/ */
+};
+extern struct queued_stats queued_stats;
+
 /* queued.c */
 void	producer_reply_failed(struct producer *, uint32_t reqid, int temporary,
 	    const char *reason);
@@ -113,6 +127,8 @@ int	sched_result(struct ipc_msg *);
 uint32_t sched_etrn(const char *domain, int subdomains);
 /* Drop/ is under its quota again: local recipients waiting are due now. */
 void	sched_local_resume(void);
+/* Messages in Queue/ with pending local, and remote, recipients. */
+void	sched_queue_length(uint64_t *local, uint64_t *remote);
 
 
 /* queued_drop.c: local delivery */

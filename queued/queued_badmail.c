@@ -91,6 +91,7 @@ badmail_write(const char *id, int content_fd, const char *reason, char *why,
 		snprintf(why, whysz, "fsync Badmail/: %s", strerror(errno));
 		return -1;
 	}
+	queued_stats.badmail++;
 	return 0;
 }
 

@@ -69,6 +69,7 @@ struct entry {
 	int		 again;		/* made due while its run was on (ETRN) */
 	int		 local_wait;	/* local recipients wait (Drop/ quota or error) */
 	int		 parked;	/* remote recipients wait for a deliverd link */
+	int		 local_pending;	/* some local recipient is pending */
 	char		**domains;	/* remote domains with pending recipients */
 	size_t		 ndomains;
 	char		**released;	/* held domains released by ETRN for one run */
@@ -307,6 +308,10 @@ entry_domains(struct entry *e, const struct envelope *env_)
 	strv_free(e->domains, e->ndomains);
 	e->domains = NULL;
 	e->ndomains = 0;
+	e->local_pending = 0;
+	for (i = 0; i < env_->nrcpts; i++)
+		if (env_->rcpts[i].state == RCPT_PENDING && is_local(env_->rcpts[i].addr))
+			e->local_pending = 1;
 	for (i = 0; i < env_->nrcpts; i++)
 		if (env_->rcpts[i].state == RCPT_PENDING && !is_local(env_->rcpts[i].addr) &&
 		    strv_add(&e->domains, &e->ndomains,
@@ -447,6 +452,7 @@ apply_result(struct run *r, const struct deliver_result *res)
 		set_outcome(r, i, result_status(res), res->host, reply);
 		r->env.rcpts[i].state = RCPT_DONE;
 		(void)envelope_rcpt_error(&r->env, i, NULL);
+		queued_stats.remote++;
 		log_outcome(r, i, "sent");
 		break;
 	case DELIVER_PERMFAIL:
@@ -459,6 +465,7 @@ apply_result(struct run *r, const struct deliver_result *res)
 		else
 			(void)strlcpy(err, reply, sizeof(err));
 		(void)envelope_rcpt_error(&r->env, i, err);
+		queued_stats.deferred++;
 		log_outcome(r, i, "deferred");
 		break;
 	}
@@ -759,6 +766,7 @@ expire(struct run *r)
 		set_outcome(r, i, "4.4.7", r->out[i].host, diag);
 		m->rcpts[i].state = RCPT_FAILED;
 		r->out[i].reported = 1;
+		queued_stats.expired++;
 		log_outcome(r, i, "expired");
 	}
 }
@@ -949,6 +957,10 @@ report_send(struct run *r, enum ndr_kind kind, const size_t *sel, size_t nsel)
 	q->env.smtputf8 = r->env.smtputf8;
 	log_info("%s status=%s report=%s nrcpt=%zu to=<%s>", r->env.id,
 	    kind == NDR_FAILED ? "ndr" : "delay-notice", q->id, nsel, r->env.sender);
+	if (kind == NDR_FAILED)
+		queued_stats.ndr++;
+	else
+		queued_stats.delay++;
 	r->reports++;
 	store_internal_commit(q, report_done, r);
 }
@@ -1141,6 +1153,20 @@ wait:
 }
 
 /* ---- the timer, ETRN and the quota ------------------------------------------ */
+
+void
+sched_queue_length(uint64_t *local, uint64_t *remote)
+{
+	const struct entry *e;
+
+	*local = *remote = 0;
+	TAILQ_FOREACH(e, &entries, all) {
+		if (e->local_pending)
+			(*local)++;
+		if (e->ndomains > 0)
+			(*remote)++;
+	}
+}
 
 static void
 timer_cb(evutil_socket_t fd, short ev, void *arg)

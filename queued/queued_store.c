@@ -393,14 +393,17 @@ deliver_local(struct envelope *e, int fd)
 			log_info("%s status=deferred to=<%s> relay=local dsn=4.2.2 "
 			    "delay=%llds reason=drop-quota", e->id, rcpts[i],
 			    (long long)(time(NULL) - e->arrival));
+		queued_stats.deferred += n;
 		n = 0;
 	} else if (drop_deliver(e->id, e->sender, rcpts, n, fd, why, sizeof(why)) == -1) {
 		for (i = 0; i < n; i++)
 			log_warnx("%s status=deferred to=<%s> relay=local dsn=4.3.0 "
 			    "delay=%llds reason=\"%s\"", e->id, rcpts[i],
 			    (long long)(time(NULL) - e->arrival), why);
+		queued_stats.deferred += n;
 		n = 0;
 	}
+	queued_stats.local += n;
 	for (i = 0; i < n; i++) {
 		e->rcpts[idx[i]].state = RCPT_DONE;
 		log_info("%s status=delivered to=<%s> relay=local dsn=2.0.0 delay=%llds",
@@ -536,6 +539,10 @@ log_accepted(const struct qmsg *q)
 
 	if (fstat(q->fd, &st) == -1)
 		st.st_size = 0;
+	if (q->owner && q->owner->id == PROC_SMTPD)
+		queued_stats.in_smtpd++;
+	else if (q->owner && q->owner->id == PROC_PICKUPD)
+		queued_stats.in_pickupd++;
 	log_info("%s status=accepted from=<%s> nrcpt=%zu size=%lld via=%s",
 	    q->id, q->env.sender, q->env.nrcpts, (long long)st.st_size,
 	    q->owner ? proc_name(q->owner->id) : "queued");
@@ -602,6 +609,7 @@ commit_direct(struct qmsg_list *list)
 	TAILQ_FOREACH(q, list, entry) {
 		reply_committed(q);
 		log_accepted(q);
+		queued_stats.local += q->env.nrcpts;
 		for (i = 0; i < q->env.nrcpts; i++)
 			log_info("%s status=delivered to=<%s> relay=local dsn=2.0.0 "
 			    "delay=%llds", q->id, q->env.rcpts[i].addr,

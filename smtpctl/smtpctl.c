@@ -45,7 +45,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: smtpctl [-f file] [--json] command\n"
 	    "commands: start | stop | pause | resume | reload | status | check |\n"
-	    "          show sessions | kill session ID|all | log verbose|brief\n");
+	    "          show sessions | show stats | kill session ID|all |\n"
+	    "          log verbose|brief\n");
 	exit(2);
 }
 
@@ -382,6 +383,72 @@ cmd_log(const char *level)
 	return ctl_request(fd, &m);
 }
 
+/* The counters of the daemons (FEATURES O3): aligned, or one JSON object. */
+static int
+cmd_show_stats(int as_json)
+{
+	struct ipc_reader r;
+	struct ipc_msg msg;
+	struct mbuf m;
+	const char *name, *help, *text;
+	uint32_t n, i, kind;
+	uint64_t value;
+	size_t w = 0, vw = 1, len;
+	char num[24];
+	struct {
+		char		 name[64];
+		uint64_t	 value;
+	} *v;
+	int fd;
+
+	if ((fd = ctl_connect()) == -1)
+		errx(1, "mailroot is not running (%s: %s)", conf->control_socket,
+		    strerror(errno));
+	m_init(&m, CTL_STATS, 2);
+	ipc_reader_init(&r);
+	if (ipc_send_sync(fd, &m) == -1 || ipc_recv_sync(fd, &r, &msg) != 1)
+		errx(1, "no answer from mailrootd");
+	if (msg.type == CLIENT_FAIL) {
+		if (m_get_str(&msg, &text, 1024) == -1)
+			text = "refused";
+		errx(1, "%s", text);
+	}
+	if (msg.type != CLIENT_STATS || m_get_u32(&msg, &n) == -1 || n > 4096)
+		errx(1, "malformed answer from mailrootd");
+	if ((v = calloc(n ? n : 1, sizeof(*v))) == NULL)
+		err(1, "calloc");
+	for (i = 0; i < n; i++) {
+		if (m_get_str(&msg, &name, 63) == -1 || m_get_u32(&msg, &kind) == -1 ||
+		    m_get_u64(&msg, &value) == -1 || m_get_str(&msg, &help, 159) == -1)
+			errx(1, "malformed answer from mailrootd");
+		/* mailrootd checked the names: [a-z0-9_.] only */
+		strlcpy(v[i].name, name, sizeof(v[i].name));
+		v[i].value = value;
+		if ((len = strlen(name)) > w)
+			w = len;
+		if ((len = (size_t)snprintf(num, sizeof(num), "%llu",
+		    (unsigned long long)value)) > vw)
+			vw = len;
+	}
+	if (as_json) {
+		printf("{");
+		for (i = 0; i < n; i++)
+			printf("%s\n  \"%s\": %llu", i ? "," : "", v[i].name,
+			    (unsigned long long)v[i].value);
+		printf("%s}\n", n ? "\n" : "");
+	} else {
+		for (i = 0; i < n; i++)
+			printf("%-*s  %*llu\n", (int)w, v[i].name, (int)vw,
+			    (unsigned long long)v[i].value);
+		if (n == 0)
+			printf("no figures: no daemon answered\n");
+	}
+	free(v);
+	ipc_reader_clear(&r);
+	close(fd);
+	return 0;
+}
+
 static const char *
 mailrootd_path(void)
 {
@@ -551,6 +618,8 @@ main(int argc, char **argv)
 		cmd = "kill session";
 	else if (argc == 2 && strcmp(cmd, "log") == 0)
 		cmd = "log";
+	else if (argc == 2 && strcmp(argv[0], "show") == 0 && strcmp(argv[1], "stats") == 0)
+		cmd = "show stats";
 	else if (argc != 1)
 		usage();
 	log_init("smtpctl", 1);
@@ -578,6 +647,8 @@ main(int argc, char **argv)
 		return cmd_kill_session(argv[2]);
 	if (strcmp(cmd, "log") == 0)
 		return cmd_log(argv[1]);
+	if (strcmp(cmd, "show stats") == 0)
+		return cmd_show_stats(json);
 	if (strcmp(cmd, "pause") == 0)
 		type = CTL_PAUSE;
 	else if (strcmp(cmd, "resume") == 0)

@@ -225,6 +225,34 @@ smtpd_message(struct ipc *parent, struct ipc_msg *msg)
 	}
 }
 
+struct smtpd_stats smtpd_stats;
+
+static size_t
+smtpd_stats_list(struct stat_value *v, size_t max)
+{
+	const struct stat_value all[] = {
+		{ "smtpd.connections.current", STAT_GAUGE, session_count(),
+		    "SMTP sessions open now" },
+		{ "smtpd.connections.total", STAT_COUNTER, smtpd_stats.connections,
+		    "SMTP connections accepted" },
+		{ "smtpd.connections.refused", STAT_COUNTER, smtpd_stats.refused,
+		    "SMTP connections turned away (paused, limits, access rules, AUTH failures)" },
+		{ "smtpd.tls.sessions", STAT_COUNTER, smtpd_stats.tls,
+		    "TLS handshakes completed with SMTP clients" },
+		{ "smtpd.auth.failures", STAT_COUNTER, smtpd_stats.auth_failures,
+		    "failed AUTH attempts" },
+		{ "smtpd.messages.in", STAT_COUNTER, smtpd_stats.messages,
+		    "messages accepted by SMTP" },
+		{ "smtpd.bytes.in", STAT_COUNTER, smtpd_stats.bytes,
+		    "octets of the messages accepted by SMTP" },
+	};
+	size_t i, n = sizeof(all) / sizeof(all[0]);
+
+	for (i = 0; i < n && i < max; i++)
+		v[i] = all[i];
+	return i;
+}
+
 static const struct daemon_ops smtpd_ops = {
 	.config = smtpd_config,
 	.peer = smtpd_peer,
@@ -233,6 +261,7 @@ static const struct daemon_ops smtpd_ops = {
 	.message = smtpd_message,
 	.tls_material = tls_material,
 	.pre_drop = dns_init,
+	.stats = smtpd_stats_list,
 };
 
 int

@@ -138,6 +138,16 @@ struct session {
 
 /* smtpd.c */
 int	smtpd_paused(void);
+/* What smtpd has seen since it started (FEATURES O3; smtpctl show stats). */
+struct smtpd_stats {
+	uint64_t	connections;	/* accepted from a listener */
+	uint64_t	refused;	/* turned away: paused, limits, access, AUTH block */
+	uint64_t	tls;		/* TLS handshakes completed */
+	uint64_t	auth_failures;
+	uint64_t	messages;	/* committed by queued (250 said) */
+	uint64_t	bytes;		/* octets of those messages */
+};
+extern struct smtpd_stats smtpd_stats;
 
 /* smtpd_session.c */
 void	session_accept(int fd, const struct sockaddr *, socklen_t, uint32_t listener,

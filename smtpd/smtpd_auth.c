@@ -270,6 +270,7 @@ auth_fail(struct session *s, const char *why)
 	char esc[AUTH_USER_MAX * 4 + 1];
 	uint32_t n;
 
+	smtpd_stats.auth_failures++;
 	n = fail_note(s->addr);
 	user_esc(esc, sizeof(esc), a->user, strlen(a->user));
 	log_info("session=%08x client=%s status=auth-failed mech=%s user=\"%s\" "

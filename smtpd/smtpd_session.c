@@ -1099,6 +1099,8 @@ session_committed(struct session *s)
 	    s->rdns[0] ? s->rdns : "unknown", helo[0] ? helo : "none", from,
 	    s->nrcpts, s->auth_user[0] ? " user=" : "", s->auth_user[0] ?
 	    log_escape(user, sizeof(user), s->auth_user, strlen(s->auth_user)) : "");
+	smtpd_stats.messages++;
+	smtpd_stats.bytes += s->chunking ? s->bdat.size : s->data.size;
 	reply(s, "250 2.0.0 Ok: queued as %s", s->qid);
 	s->qid[0] = '\0';
 	transaction_reset(s);
@@ -1358,6 +1360,7 @@ session_greet(struct session *s)
 	char why[64];
 
 	if (policy_access(s, why, sizeof(why)) == ACL_DENY) {
+		smtpd_stats.refused++;
 		log_info("session=%08x client=%s name=%s status=refused reason=access "
 		    "rule=%s", s->id, s->addr, s->rdns[0] ? s->rdns : "unknown", why);
 		s->state = S_DENIED;
@@ -1378,7 +1381,9 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t list
 	char busy[CONF_NAME_MAX + 64];
 	int r;
 
+	smtpd_stats.connections++;
 	if (smtpd_paused()) {
+		smtpd_stats.refused++;
 		/* On an implicit TLS port, plaintext would only confuse. */
 		if (!(listen_flags & LISTEN_SMTPS))
 			(void)!write(fd, paused_msg, sizeof(paused_msg) - 1);
@@ -1407,6 +1412,7 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t list
 	format_literal(s, sa);
 	/* L2: over max-connections(-per-client), 421 and close at once. */
 	if ((r = limit_conn_enter(s->addr)) != 0) {
+		smtpd_stats.refused++;
 		log_info("session=%08x client=%s status=refused reason=%s "
 		    "connections=%u", s->id, s->addr, r == -1 ? "too-many-connections" :
 		    "out-of-memory", limit_conn_count());
@@ -1458,6 +1464,7 @@ session_admit(struct session *s)
 	char why[64];
 
 	if (auth_blocked(s)) {
+		smtpd_stats.refused++;
 		log_info("session=%08x client=%s status=refused reason=auth-failures",
 		    s->id, s->addr);
 		reply(s, "421 4.7.0 %s Too many authentication failures, try again later",

@@ -138,6 +138,7 @@ tls_established(struct session *s)
 	const SSL_CIPHER *c = SSL_get_current_cipher(s->ssl);
 
 	s->tls = TLS_ON;
+	smtpd_stats.tls++;
 	strlcpy(s->tls_version, SSL_get_version(s->ssl), sizeof(s->tls_version));
 	strlcpy(s->tls_cipher, c ? SSL_CIPHER_get_name(c) : "unknown",
 	    sizeof(s->tls_cipher));

@@ -117,6 +117,25 @@ parse_ok(const char *text)
 	return c;
 }
 
+START_TEST(test_metrics)
+{
+	struct config *c;
+
+	c = parse_ok("hostname mx.example.test\n");
+	ck_assert_str_eq(c->metrics_addr, "");
+	ck_assert_uint_eq(c->metrics_port, 0);
+	config_free(c);
+	c = parse_ok("metrics listen 127.0.0.1 port 9425\n");
+	ck_assert_str_eq(c->metrics_addr, "127.0.0.1");
+	ck_assert_uint_eq(c->metrics_port, 9425);
+	ck_assert_int_eq(c->metrics_line, 1);
+	config_free(c);
+	c = parse_ok("metrics listen all port 9100\n");
+	ck_assert_str_eq(c->metrics_addr, "*");
+	config_free(c);
+}
+END_TEST
+
 static size_t
 count_listeners(const struct config *c)
 {
@@ -593,6 +612,12 @@ static const struct bad bad[] = {
 	B("bogus x\n", 1, "unknown keyword \"bogus\""),
 	B("listen on 127.0.0.1 w3c-log\n", 1, "w3c-log needs an absolute directory"),
 	B("listen on 127.0.0.1 w3c-log logs/w3c\n", 1, "w3c-log needs an absolute directory"),
+	B("metrics listen 127.0.0.1\n", 1, "metrics takes"),
+	B("metrics on 127.0.0.1 port 9425\n", 1, "expected \"metrics listen ADDRESS port N\""),
+	B("metrics listen localhost port 9425\n", 1, "not a numeric IPv4 or IPv6 address"),
+	B("metrics listen 127.0.0.1 port 0\n", 1, "bad port \"0\""),
+	B("metrics listen ::1 port 65536\n", 1, "bad port"),
+	B("metrics listen ::1 port 1\nmetrics listen ::1 port 2\n", 2, "already declared at line 1"),
 	B("# c\n\nHostname mx.example.test\n", 3, "unknown keyword \"Hostname\""),
 	B("hostname\n", 1, "hostname takes 1 argument"),
 	B("hostname a.test b.test\n", 1, "hostname takes 1 argument"),
@@ -1743,6 +1768,7 @@ config_suite(void)
 	tcase_add_test(tc, test_parse_time);
 	tcase_add_test(tc, test_parse_route);
 	tcase_add_test(tc, test_local_domain);
+	tcase_add_test(tc, test_metrics);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("keywords");
