@@ -382,6 +382,13 @@ kw_mailroot_group(struct parser *p, int ac, char **av)
 }
 
 static void
+kw_operators_group(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_user(p, p->conf->operators_group, "operators-group", av[1]);
+}
+
+static void
 kw_pidfile(struct parser *p, int ac, char **av)
 {
 	(void)ac;
@@ -1201,6 +1208,7 @@ static const struct keyword keywords[] = {
 	{ "max-recipients",	1, 1, kw_max_recipients },
 	{ "max-session-size",	1, 1, kw_max_session_size },
 	{ "ndr-copy-to",		1, 1, kw_ndr_copy_to },
+	{ "operators-group",	1, 1, kw_operators_group },
 	{ "outbound-connect-timeout", 1, 1, kw_outbound_connect_timeout },
 	{ "outbound-port",	1, 1, kw_outbound_port },
 	{ "outbound-timeout",	1, 1, kw_outbound_timeout },
@@ -1241,7 +1249,7 @@ const char *const config_keywords[] = {
 	"retry-intervals", "local-retry-interval", "delay-notification",
 	"expiration-timeout", "local-delay-notification",
 	"local-expiration-timeout", "ndr-copy-to", "max-hop-count",
-	"masquerade-domain", NULL
+	"masquerade-domain", "operators-group", NULL
 };
 
 /* ---- the tokenizer --------------------------------------------------------- */
