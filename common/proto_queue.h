@@ -46,7 +46,7 @@ enum queue_op {
 #define QUEUE_F_RUNNING		0x2	/* an attempt is under way */
 
 #define QUEUE_ARG_MAX		255
-#define QUEUE_LIST_RCPTS_MAX	1000
+#define QUEUE_LIST_RCPTS_MAX	200
 #define QUEUE_TEXT_MAX		1024	/* reasons, errors, DONE texts */
 #define QUEUE_SHOW_ENV_MAX	(512 * 1024)
 #define QUEUE_SHOW_HEADERS_MAX	(64 * 1024)
