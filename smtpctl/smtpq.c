@@ -533,6 +533,14 @@ recv_answer(int fd, struct ipc_reader *r, uint32_t want)
 		errx(1, "no answer from mailrootd");
 	if (msg->type == CLIENT_FAIL)
 		failed(msg);
+	/* queued refuses a listing with a DONE saying why (not in the queue) */
+	if (msg->type == CLIENT_QUEUE_DONE && want != CLIENT_QUEUE_DONE) {
+		uint32_t okv, count;
+
+		if (m_get_u32(msg, &okv) == -1 || m_get_u32(msg, &count) == -1)
+			malformed();
+		failed(msg);
+	}
 	if (msg->type != want)
 		malformed();
 	/* the reader's buffer is reused by the next receive */
