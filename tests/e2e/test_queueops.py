@@ -182,3 +182,26 @@ def test_queueops_operators_group_and_readers(suite):
         assert os.stat(suite.control_socket).st_mode & 0o777 == 0o600
         r = smtpq(suite, "release", qid, user="nobody", group="mailroot")
         assert r.returncode == 1 and "refused" in r.stderr and "root only" in r.stderr, r
+
+
+@options(start=False, timeout=60)
+def test_queueops_delete_during_an_attempt(suite):
+    # The peer holds the final "." for 3 s: the attempt is in flight when
+    # the message is deleted; its late result must not bring it back.
+    from peers import PeerSMTP
+    (a,), port = sink_world(suite, 1)
+    dns = MXDNS(suite, mx={"q.test": [(10, "mx.q.test")]}, hosts={"mx.q.test": [a]})
+    with dns, PeerSMTP(addr=a, port=port, data_delay=3) as peer:
+        start_outbound(suite, port, dns, conf=SLOW)
+        qid, token, _ = send(suite, ["slow@q.test"])
+        wait_for(lambda: listing(suite).get(qid, {}).get("running"), 10,
+                 "the attempt under way")
+        r = ok(smtpq(suite, "delete", qid))
+        assert "deleted" in r.stdout, r.stdout
+        assert not in_queue(suite, qid), suite.queue_names()
+        wait_for(lambda: "%s status=deleted (its attempt ended)" % qid in suite.log_text(),
+                 15, "the late result ignored")
+        assert not in_queue(suite, qid) and qid not in listing(suite)
+        assert suite.status().pids.get("queued"), "queued is down"
+        assert "restarts 0" in suite.smtpctl("status").stdout.split("queued")[1].split("\n")[0]
+        assert peer.connections, "deliverd never connected"
