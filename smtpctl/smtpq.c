@@ -520,6 +520,24 @@ failed(struct ipc_msg *msg)
 	exit(1);
 }
 
+/* The answers received, kept while what was decoded from them is in use. */
+static struct ipc_msg **kept;
+static size_t nkept;
+
+static void
+kept_free(void)
+{
+	size_t i;
+
+	for (i = 0; i < nkept; i++) {
+		free((void *)kept[i]->data);
+		free(kept[i]);
+	}
+	free(kept);
+	kept = NULL;
+	nkept = 0;
+}
+
 /* Read one answer of `want` type (or CLIENT_FAIL: exit); the frame is copied. */
 static struct ipc_msg *
 recv_answer(int fd, struct ipc_reader *r, uint32_t want)
@@ -548,6 +566,9 @@ recv_answer(int fd, struct ipc_reader *r, uint32_t want)
 		err(1, "out of memory");
 	memcpy(copy, msg->data, msg->len);
 	msg->data = copy;
+	if ((kept = reallocarray(kept, nkept + 1, sizeof(*kept))) == NULL)
+		err(1, "out of memory");
+	kept[nkept++] = msg;
 	return msg;
 }
 
@@ -606,6 +627,10 @@ remote_list(int fd, struct ipc_reader *r)
 	for (i = 0; i < nitems; i++)
 		list_item(sorted[i]);
 	list_end();
+	for (i = 0; i < nitems; i++)
+		free(items[i].r);
+	free(items);
+	free(sorted);
 	return 0;
 }
 
@@ -707,6 +732,7 @@ remote(int fd, uint32_t op, const char *arg)
 {
 	struct ipc_reader r;
 	struct mbuf m;
+	int ret;
 
 	m_init(&m, CTL_QUEUE, 2);
 	m_add_u32(&m, op);
@@ -716,14 +742,21 @@ remote(int fd, uint32_t op, const char *arg)
 		errx(1, "cannot send to mailrootd");
 	switch (op) {
 	case QOP_LIST:
-		return remote_list(fd, &r);
+		ret = remote_list(fd, &r);
+		break;
 	case QOP_SHOW:
-		return remote_show(fd, &r, arg);
+		ret = remote_show(fd, &r, arg);
+		break;
 	case QOP_BADMAIL:
-		return remote_badmail(fd, &r);
+		ret = remote_badmail(fd, &r);
+		break;
 	default:
-		return remote_done(fd, &r);
+		ret = remote_done(fd, &r);
+		break;
 	}
+	kept_free();
+	ipc_reader_clear(&r);
+	return ret;
 }
 
 int
