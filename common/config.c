@@ -437,6 +437,13 @@ kw_mailroot_group(struct parser *p, int ac, char **av)
 }
 
 static void
+kw_operators_group(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	set_user(p, p->conf->operators_group, "operators-group", av[1]);
+}
+
+static void
 kw_pidfile(struct parser *p, int ac, char **av)
 {
 	(void)ac;
@@ -1285,6 +1292,7 @@ static const struct keyword keywords[] = {
 	{ "max-session-size",	1, 1, kw_max_session_size },
 	{ "metrics",		4, 4, kw_metrics },
 	{ "ndr-copy-to",		1, 1, kw_ndr_copy_to },
+	{ "operators-group",	1, 1, kw_operators_group },
 	{ "outbound-connect-timeout", 1, 1, kw_outbound_connect_timeout },
 	{ "outbound-port",	1, 1, kw_outbound_port },
 	{ "outbound-timeout",	1, 1, kw_outbound_timeout },
@@ -1325,7 +1333,7 @@ const char *const config_keywords[] = {
 	"retry-intervals", "local-retry-interval", "delay-notification",
 	"expiration-timeout", "local-delay-notification",
 	"local-expiration-timeout", "ndr-copy-to", "max-hop-count",
-	"masquerade-domain", "metrics", NULL
+	"masquerade-domain", "metrics", "operators-group", NULL
 };
 
 /* ---- the tokenizer --------------------------------------------------------- */

@@ -98,6 +98,8 @@ struct config {
 	char		 queued_user[CONF_USER_MAX];
 	char		 pickupd_user[CONF_USER_MAX];
 	char		 mailroot_group[CONF_USER_MAX];
+	/* O5: members may use the mutating control commands; "" none */
+	char		 operators_group[CONF_USER_MAX];
 
 	/* paths; defaults below the Mailroot's run/ */
 	char		 pidfile[PATH_MAX];

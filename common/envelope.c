@@ -131,6 +131,8 @@ envelope_format(const struct envelope *e, struct evbuffer *out)
 	if (e->last_attempt != 0 && evbuffer_add_printf(out, "last-attempt %" PRId64
 	    "\n", e->last_attempt) < 0)
 		return -1;
+	if (e->held && evbuffer_add_printf(out, "held yes\n") < 0)
+		return -1;
 	for (i = 0; i < e->nrcpts; i++) {
 		if (evbuffer_add_printf(out, "rcpt %s <%s>\n",
 		    rcpt_state_name(e->rcpts[i].state), e->rcpts[i].addr) < 0)
@@ -206,7 +208,7 @@ envelope_parse(const char *buf, size_t len, struct envelope *e, char *err, size_
 	int lineno = 0, seen_end = 0, seen_id = 0, seen_sender = 0;
 	int seen_arrival = 0, seen_attempts = 0, seen_next = 0;
 	int seen_body = 0, seen_utf8 = 0, seen_ret = 0, seen_notify = 0, seen_orcpt = 0;
-	int seen_delay = 0, seen_last = 0, seen_error = 0;
+	int seen_delay = 0, seen_last = 0, seen_error = 0, seen_held = 0;
 	uint32_t notify;
 	enum rcpt_state st;
 	int64_t v;
@@ -311,6 +313,10 @@ envelope_parse(const char *buf, size_t len, struct envelope *e, char *err, size_
 			if (seen_delay++ || strcmp(val, "yes") != 0)
 				goto bad;
 			e->delay_notified = 1;
+		} else if (strcmp(line, "held") == 0) {
+			if (seen_held++ || strcmp(val, "yes") != 0)
+				goto bad;
+			e->held = 1;
 		} else if (strcmp(line, "last-attempt") == 0) {
 			if (seen_last++ || parse_i64(val, &e->last_attempt) == -1)
 				goto bad;

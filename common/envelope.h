@@ -18,9 +18,10 @@
  *	error 451 4.3.0 mx.example.test[192.0.2.1]: try again later
  *	delay-notified yes
  *	last-attempt 1763900900
+ *	held yes
  *	end
  * The final "end" line tells a whole file from a torn one.  The lines body,
- * smtputf8, ret, envid, delay-notified and last-attempt (once each, anywhere
+ * smtputf8, ret, envid, delay-notified, last-attempt and held (once each, anywhere
  * before "end") and notify, orcpt and error (after the rcpt line they belong
  * to) appear only when the message has them: files without them are valid.
  * An error is the last failure of that recipient, printable US-ASCII on one
@@ -77,6 +78,7 @@ struct envelope {
 	/* delivery history (queued) */
 	int			 delay_notified;	/* the delay notice went out */
 	int64_t			 last_attempt;		/* 0: never attempted */
+	int			 held;		/* operator hold (smtpq hold): no attempts */
 };
 
 /* Add a recipient (copied); -1 on allocation failure. */

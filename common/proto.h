@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define PROTO_VERSION	6
+#define PROTO_VERSION	7
 
 enum proto_type {
 	MSG_NONE = 0,
@@ -112,6 +112,24 @@ enum proto_type {
 				   u32 n, n x (str name, u32 enum stat_kind,
 				   u64 value, str help): common/stats.h */
 	CLIENT_STATS,
+
+	/*
+	 * The queue for operators (smtpq; FEATURES O4): CTL_QUEUE from a
+	 * control client becomes DAEMON_QUEUE to queued (id = mailrootd's
+	 * request id); queued answers with one of SUPERVISOR_QUEUE_*, which
+	 * mailrootd checks and relays as the matching CLIENT_QUEUE_*.
+	 * Payloads: common/proto_queue.h.
+	 */
+	CTL_QUEUE,		/* u32 enum queue_op, str argument */
+	DAEMON_QUEUE,		/* u32 enum queue_op, str argument */
+	SUPERVISOR_QUEUE_LIST,	/* one or more frames: see proto_queue.h */
+	CLIENT_QUEUE_LIST,
+	SUPERVISOR_QUEUE_SHOW,	/* str envelope file, str header section */
+	CLIENT_QUEUE_SHOW,
+	SUPERVISOR_QUEUE_BADMAIL, /* u32 n, n x (str id, str reason) */
+	CLIENT_QUEUE_BADMAIL,
+	SUPERVISOR_QUEUE_DONE,	/* u32 ok (1) or refused (0), u32 count, str text */
+	CLIENT_QUEUE_DONE,
 
 	MSG_TYPE_MAX
 };

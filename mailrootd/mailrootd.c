@@ -349,7 +349,8 @@ mrd_reload(char *why, size_t whysz)
 		return -1;
 	}
 	/* The password table and the TLS files are read again, or the reload fails. */
-	if (auth_table_load(c, why, whysz) == -1 || tls_load(c, why, whysz) == -1) {
+	if (auth_table_load(c, why, whysz) == -1 || tls_load(c, why, whysz) == -1 ||
+	    control_configure(c, why, whysz) == -1) {
 		log_warnx("reload refused: %s; keeping the running configuration", why);
 		config_free(c);
 		free(text);
@@ -509,7 +510,9 @@ main(int argc, char **argv)
 		fatalx("event_base_new");
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		evsignal_add(evsignal_new(mrd->base, sigs[i], signal_cb, NULL), NULL);
-	if (control_open(mrd->conf->control_socket, err, sizeof(err)) == -1) {
+	if (control_open(mrd->conf->control_socket, err, sizeof(err)) == -1 ||
+	    control_configure(mrd->conf, err, sizeof(err)) == -1) {
+		control_close();
 		mrd_ready_report(err);
 		(void)unlink(mrd->conf->pidfile);
 		return 1;

@@ -102,6 +102,8 @@ void	w3c_timer(void);
 
 /* mailrootd_control.c */
 int	control_open(const char *path, char *err, size_t errsz);
+/* Look up operators-group and set the socket's mode (start, reload); -1 with err. */
+int	control_configure(const struct config *, char *err, size_t errsz);
 void	control_close(void);
 void	control_notify_stopped(void);
 /* Send to control client `slot` (frees the mbuf; dropped if it is gone). */
@@ -145,5 +147,12 @@ void	stats_cancel(void *arg);
 int	metrics_open(const struct config *, char *err, size_t errsz);
 void	metrics_start(void);
 void	metrics_close(void);
+
+/* mailrootd_queue.c: the queue requests of operators, to queued and back */
+int	queue_request(int client, uint32_t client_id, uint32_t op, const char *arg,
+	    char *why, size_t whysz);
+void	queue_answer(struct ipc_msg *);
+void	queue_queued_gone(void);
+void	queue_client_gone(int client);
 
 #endif

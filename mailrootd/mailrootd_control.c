@@ -1,14 +1,21 @@
 /*
- * mailrootd_control.c - the control socket smtpctl talks to (mailrootd, root).
+ * mailrootd_control.c - the control socket smtpctl and smtpq talk to
+ * (mailrootd, root).
  * Trust boundary: any local user who can reach the socket is a client; each
- * must say the protocol version first, and every request is checked.  The
- * socket is mode 0600 (root, or the user running Mailroot).
+ * must say the protocol version first, and every request is checked.
+ * Without an operators-group the socket is mode 0600 (root, or the user
+ * running Mailroot).  With one it is mode 0666, and the credentials the
+ * kernel gives for the peer (SO_PEERCRED, SO_PEERGROUPS: as they were at
+ * connect(2), not what the client claims) decide: root, the user running
+ * Mailroot and members of the group may use every command; anyone else
+ * only those that read (FEATURES O5).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <errno.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +26,16 @@
 #include "ipc.h"
 #include "log.h"
 #include "mailrootd.h"
+#include "proto_queue.h"
 #include "util.h"
 
 #define CONTROL_MAX_CLIENTS	64
+#define PEER_GROUPS_MAX		256
 
 struct client {
 	struct ipc	*ipc;
+	uid_t		 uid;
+	int		 operator;	/* may use the commands that change things */
 	int		 hello;		/* said a matching CTL_HELLO */
 	int		 wants_stop;	/* answer when the suite has stopped */
 	uint32_t	 stop_id;
@@ -33,6 +44,93 @@ struct client {
 static struct client clients[CONTROL_MAX_CLIENTS];
 static struct event *accept_ev;
 static char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static char operators_name[CONF_USER_MAX];	/* "" : none */
+static void reply(struct client *, uint32_t, uint32_t, const char *);
+static gid_t operators_gid;
+
+int
+control_configure(const struct config *c, char *err, size_t errsz)
+{
+	struct group *gr;
+	mode_t mode = 0600;
+
+	if (c->operators_group[0] != '\0') {
+		/* at start and reload only: the name service may block */
+		errno = 0;
+		if ((gr = getgrnam(c->operators_group)) == NULL) {
+			snprintf(err, errsz, "operators-group %s: %s", c->operators_group,
+			    errno ? strerror(errno) : "no such group");
+			return -1;
+		}
+		operators_gid = gr->gr_gid;
+		mode = 0666;
+	}
+	(void)strlcpy(operators_name, c->operators_group, sizeof(operators_name));
+	if (socket_path[0] != '\0' && chmod(socket_path, mode) == -1) {
+		snprintf(err, errsz, "chmod %s: %s", socket_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Who is at the other end, as the kernel says: may it change things? */
+static void
+peer_credentials(struct client *c, int fd)
+{
+	struct ucred uc;
+	gid_t groups[PEER_GROUPS_MAX];
+	socklen_t len = sizeof(uc);
+	size_t i, n;
+
+	c->uid = (uid_t)-1;
+	c->operator = 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == -1 ||
+	    len != sizeof(uc)) {
+		log_warn("control: SO_PEERCRED");
+		return;
+	}
+	c->uid = uc.uid;
+	if (uc.uid == 0 || uc.uid == geteuid()) {
+		c->operator = 1;
+		return;
+	}
+	if (operators_name[0] == '\0')
+		return;
+	if (uc.gid == operators_gid) {
+		c->operator = 1;
+		return;
+	}
+	len = sizeof(groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == -1) {
+		/* ERANGE: more groups than we look at; ENOPROTOOPT: an old kernel */
+		log_debug("control: SO_PEERGROUPS: %s", strerror(errno));
+		return;
+	}
+	n = len / sizeof(gid_t);
+	for (i = 0; i < n; i++)
+		if (groups[i] == operators_gid) {
+			c->operator = 1;
+			return;
+		}
+}
+
+/* -1 (after the refusal) when the client may not use a command that changes things. */
+static int
+need_operator(struct client *c, uint32_t id, const char *what)
+{
+	char why[256];
+
+	if (c->operator)
+		return 0;
+	if (operators_name[0] != '\0')
+		snprintf(why, sizeof(why), "refused: %s needs root or membership of "
+		    "group %s", what, operators_name);
+	else
+		snprintf(why, sizeof(why), "refused: %s needs root", what);
+	log_info("control: uid %ld refused: %s", (long)c->uid, what);
+	reply(c, CLIENT_FAIL, id, why);
+	return -1;
+}
 
 static void
 reply(struct client *c, uint32_t type, uint32_t id, const char *text)
@@ -90,6 +188,28 @@ reply_stats(const struct stat_set *set, void *arg, uint32_t id)
 	ipc_send(c->ipc, &m);
 }
 
+/* CTL_QUEUE: u32 op, str argument; to queued (mailrootd_queue.c). */
+static void
+control_queue(struct client *c, struct ipc_msg *msg)
+{
+	const char *arg, *name;
+	char what[64], why[256];
+	uint32_t op;
+
+	if (m_get_u32(msg, &op) == -1 || m_get_str(msg, &arg, QUEUE_ARG_MAX) == -1 ||
+	    m_end(msg) == -1 || (name = proto_queue_op_name(op)) == NULL) {
+		reply(c, CLIENT_FAIL, msg->id, "protocol error: bad queue request");
+		return;
+	}
+	snprintf(what, sizeof(what), "queue %s", name);
+	/* The header section is the content of someone's mail: operators only. */
+	if ((proto_queue_mutates(op) || op == QOP_SHOW) &&
+	    need_operator(c, msg->id, what) == -1)
+		return;
+	if (queue_request((int)(c - clients), msg->id, op, arg, why, sizeof(why)) == -1)
+		reply(c, CLIENT_FAIL, msg->id, why);
+}
+
 static void
 control_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 {
@@ -116,8 +236,14 @@ control_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 		reply(c, CLIENT_OK, msg->id, "hello");
 		return;
 	}
+	if (msg->type == CTL_QUEUE) {
+		control_queue(c, msg);
+		return;
+	}
 	switch (msg->type) {
 	case CTL_KILL_SESSION:
+		if (need_operator(c, msg->id, "kill session") == -1)
+			return;
 		if (m_get_u32(msg, &v) == -1 || m_get_u32(msg, &sid) == -1 ||
 		    m_end(msg) == -1 || v > 1) {
 			reply(c, CLIENT_FAIL, msg->id, "protocol error: bad kill request");
@@ -128,6 +254,8 @@ control_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 			reply(c, CLIENT_FAIL, msg->id, why);
 		return;
 	case CTL_LOG_LEVEL:
+		if (need_operator(c, msg->id, "log") == -1)
+			return;
 		if (m_get_u32(msg, &v) == -1 || m_end(msg) == -1 || v > 1) {
 			reply(c, CLIENT_FAIL, msg->id, "protocol error: bad log level");
 			return;
@@ -141,6 +269,17 @@ control_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 	if (m_end(msg) == -1) {
 		reply(c, CLIENT_FAIL, msg->id, "protocol error: unexpected payload");
 		return;
+	}
+	switch (msg->type) {
+	case CTL_PAUSE:
+	case CTL_RESUME:
+	case CTL_RELOAD:
+	case CTL_STOP:
+		if (need_operator(c, msg->id, msg->type == CTL_PAUSE ? "pause" :
+		    msg->type == CTL_RESUME ? "resume" : msg->type == CTL_RELOAD ?
+		    "reload" : "stop") == -1)
+			return;
+		break;
 	}
 	switch (msg->type) {
 	case CTL_STATUS:
@@ -187,6 +326,7 @@ control_closed(struct ipc *ipc, void *arg)
 	(void)ipc;
 	sessions_client_gone((int)(c - clients));
 	stats_cancel(c);
+	queue_client_gone((int)(c - clients));
 	memset(c, 0, sizeof(*c));
 }
 
@@ -234,6 +374,7 @@ control_accept(evutil_socket_t fd, short ev, void *arg)
 		close(cfd);
 		return;
 	}
+	peer_credentials(&clients[i], cfd);
 	clients[i].ipc = ipc_new(mrd->base, cfd, "control", control_dispatch,
 	    control_closed, &clients[i]);
 	if (clients[i].ipc == NULL)

@@ -397,6 +397,13 @@ proc_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 	case SUPERVISOR_STATS:
 		stats_answer(p, msg);
 		break;
+	case SUPERVISOR_QUEUE_LIST:
+	case SUPERVISOR_QUEUE_SHOW:
+	case SUPERVISOR_QUEUE_BADMAIL:
+	case SUPERVISOR_QUEUE_DONE:
+		if (p->id == PROC_QUEUED)
+			queue_answer(msg);
+		break;
 	case SUPERVISOR_FAILED:
 		if (m_get_str(msg, &why, 256) == -1)
 			why = "(no reason given)";
@@ -426,6 +433,8 @@ proc_closed(struct ipc *ipc, void *arg)
 	if (p->id == PROC_SMTPD)
 		sessions_smtpd_gone();
 	stats_proc_gone(p);
+	if (p->id == PROC_QUEUED)
+		queue_queued_gone();
 }
 
 void

@@ -78,7 +78,7 @@ producer_etrn(struct producer *p, struct ipc_msg *msg)
 		d[i] = dom[i] >= 'A' && dom[i] <= 'Z' ? (char)(dom[i] - 'A' + 'a') : dom[i];
 	d[i] = '\0';
 	if (dom[i] == '\0' && smtp_domain_valid(d, 0))
-		n = sched_etrn(d, sub);
+		n = sched_etrn(d, sub, "etrn");
 	else {
 		log_escape(ed, sizeof(ed), arg, strlen(arg));
 		log_info("etrn domain=\"%s\" refused: not a domain", ed);
@@ -273,11 +273,22 @@ queued_stats_list(struct stat_value *v, size_t max)
 	return i;
 }
 
+/* Messages from the supervisor beyond the common ones. */
+static int
+queued_message(struct ipc *parent, struct ipc_msg *msg)
+{
+	if (msg->type != DAEMON_QUEUE)
+		return -1;
+	ops_request(parent, msg);
+	return 0;
+}
+
 static const struct daemon_ops queued_ops = {
 	.config = queued_config,
 	.peer = queued_peer,
 	.go = queued_go,
 	.stats = queued_stats_list,
+	.message = queued_message,
 };
 
 int

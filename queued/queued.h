@@ -124,11 +124,29 @@ void	sched_deliverd(struct ipc *);
 /* A QUEUE_DELIVERY_RESULT from deliverd; -1 when it breaks the protocol. */
 int	sched_result(struct ipc_msg *);
 /* ETRN: release `domain` (and its subdomains with `subdomains`); messages. */
-uint32_t sched_etrn(const char *domain, int subdomains);
+uint32_t sched_etrn(const char *domain, int subdomains, const char *who);
 /* Drop/ is under its quota again: local recipients waiting are due now. */
 void	sched_local_resume(void);
 /* Messages in Queue/ with pending local, and remote, recipients. */
 void	sched_queue_length(uint64_t *local, uint64_t *remote);
+
+/* The operator's requests (queued_ops.c).  Messages in the schedule: */
+size_t	sched_count(void);
+void	sched_foreach(void (*fn)(const char *id, int held, int running, void *),
+	    void *arg);
+int	sched_known(const char *id);
+/* Remove from Queue/ (a run on ends void): 1, or 0 when not queued. */
+int	sched_delete(const char *id);
+uint32_t sched_delete_all(void);
+/* Due now, held domains released for the run: 1; 0 not queued; -1 on hold. */
+int	sched_retry(const char *id);
+uint32_t sched_retry_all(void);
+/* Operator hold on or off, recorded: 1; 0 already so; -1 not recorded; -2 not queued. */
+int	sched_hold(const char *id, int on);
+uint32_t sched_hold_all(int on, uint32_t *failed);
+
+/* queued_ops.c: answer DAEMON_QUEUE */
+void	ops_request(struct ipc *parent, struct ipc_msg *);
 
 
 /* queued_drop.c: local delivery */

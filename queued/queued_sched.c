@@ -74,6 +74,8 @@ struct entry {
 	size_t		 ndomains;
 	char		**released;	/* held domains released by ETRN for one run */
 	size_t		 nreleased;
+	int		 held;		/* operator hold: never in the heap */
+	int		 deleted;	/* removed by an operator while its run was on */
 };
 TAILQ_HEAD(entry_list, entry);
 
@@ -341,8 +343,11 @@ sched_add(const struct envelope *m)
 	}
 	strlcpy(e->id, m->id, sizeof(e->id));
 	e->heapidx = SIZE_MAX;
+	e->held = m->held;
 	TAILQ_INSERT_TAIL(&entries, e, all);
 	entry_domains(e, m);
+	if (e->held)
+		return;		/* no attempt until an operator releases it */
 	/* Never attempted, or its time is past: due at once. */
 	entry_wait(e, m->next_attempt > now ? m->next_attempt : now);
 	sched_arm();
@@ -669,7 +674,7 @@ sched_deliverd(struct ipc *ipc)
 				e->parked = 0;
 				if (e->run != NULL)
 					e->again = 1;
-				else
+				else if (!e->held)
 					entry_wait(e, now);
 			}
 		nparked = 0;
@@ -1008,6 +1013,10 @@ run_finish(struct run *r)
 	size_t *sel, nsel = 0, i;
 	int any_pending = 0;
 
+	if (r->e->deleted) {
+		run_done(r);	/* no report, no record: it is gone */
+		return;
+	}
 	r->now = time(NULL);
 	if (r->remote_tried || r->local_deferred) {
 		m->attempts++;
@@ -1108,6 +1117,17 @@ run_done(struct run *r)
 	int64_t next;
 	size_t i;
 
+	if (e->deleted) {
+		/* An operator removed its files meanwhile: the late result is void. */
+		log_info("%s status=deleted (its attempt ended)", e->id);
+		e->run = NULL;
+		entry_free(e);
+		run_free(r);
+		nruns--;
+		sched_arm();
+		return;
+	}
+	r->env.held = e->held;
 	if (r->report_failed) {
 		/* What Queue/ says is still true: try it all again later. */
 		log_warnx("%s: a report could not be made: the message stays as it was",
@@ -1147,7 +1167,7 @@ wait:
 	e->run = NULL;
 	run_free(r);
 	nruns--;
-	if (next != NEVER)
+	if (next != NEVER && !e->held)
 		entry_wait(e, next);
 	sched_arm();
 }
@@ -1206,7 +1226,7 @@ domain_match(const char *d, const char *want, int sub)
 }
 
 uint32_t
-sched_etrn(const char *domain, int sub)
+sched_etrn(const char *domain, int sub, const char *who)
 {
 	struct entry *e;
 	int64_t now = time(NULL);
@@ -1215,6 +1235,8 @@ sched_etrn(const char *domain, int sub)
 	int hit;
 
 	TAILQ_FOREACH(e, &entries, all) {
+		if (e->held || e->deleted)
+			continue;
 		hit = 0;
 		for (i = 0; i < e->ndomains; i++)
 			if (domain_match(e->domains[i], domain, sub)) {
@@ -1231,7 +1253,7 @@ sched_etrn(const char *domain, int sub)
 		else
 			entry_wait(e, now);
 	}
-	log_info("etrn domain=%s%s messages=%u", sub ? "@" : "", domain, count);
+	log_info("%s domain=%s%s messages=%u", who, sub ? "@" : "", domain, count);
 	sched_arm();
 	return count;
 }
@@ -1247,8 +1269,216 @@ sched_local_resume(void)
 			e->local_wait = 0;
 			if (e->run != NULL)
 				e->again = 1;
-			else
+			else if (!e->held)
 				entry_wait(e, now);
 		}
 	sched_arm();
+}
+
+/* ---- the operator's requests (queued_ops.c) -------------------------------- */
+
+static struct entry *
+find_entry(const char *id)
+{
+	struct entry *e;
+
+	TAILQ_FOREACH(e, &entries, all)
+		if (!e->deleted && strcmp(e->id, id) == 0)
+			return e;
+	return NULL;
+}
+
+size_t
+sched_count(void)
+{
+	struct entry *e;
+	size_t n = 0;
+
+	TAILQ_FOREACH(e, &entries, all)
+		if (!e->deleted)
+			n++;
+	return n;
+}
+
+void
+sched_foreach(void (*fn)(const char *id, int held, int running, void *), void *arg)
+{
+	struct entry *e, *t;
+
+	TAILQ_FOREACH_SAFE(e, &entries, all, t)
+		if (!e->deleted)
+			fn(e->id, e->held, e->run != NULL, arg);
+}
+
+int
+sched_known(const char *id)
+{
+	return find_entry(id) != NULL;
+}
+
+/* Remove one entry's files and forget it; a run on finishes as void. */
+static void
+entry_delete(struct entry *e)
+{
+	struct run *r = e->run;
+	struct batch *b, *t;
+	int answering;
+
+	store_remove(e->id);
+	log_info("%s status=deleted by=operator%s", e->id, r ? " (attempt under way)" : "");
+	if (r == NULL) {
+		entry_free(e);
+		return;
+	}
+	e->deleted = 1;
+	answering = !TAILQ_EMPTY(&r->batches);
+	/* Batches not yet sent never will be; those at deliverd are awaited. */
+	TAILQ_FOREACH_SAFE(b, &r->batches, entry, t)
+		if (!b->sent) {
+			TAILQ_REMOVE(&unsent, b, link);
+			TAILQ_REMOVE(&r->batches, b, entry);
+			batch_free(b);
+		}
+	if (answering && TAILQ_EMPTY(&r->batches))
+		run_finish(r);
+}
+
+int
+sched_delete(const char *id)
+{
+	struct entry *e;
+
+	if ((e = find_entry(id)) == NULL)
+		return 0;
+	entry_delete(e);
+	sched_arm();
+	return 1;
+}
+
+uint32_t
+sched_delete_all(void)
+{
+	struct entry *e, *t;
+	uint32_t n = 0;
+
+	TAILQ_FOREACH_SAFE(e, &entries, all, t)
+		if (!e->deleted) {
+			entry_delete(e);
+			n++;
+		}
+	sched_arm();
+	return n;
+}
+
+/* Due now, its held domains released for that run (as ETRN does). */
+static void
+entry_retry(struct entry *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->ndomains; i++)
+		if (strv_add(&e->released, &e->nreleased, e->domains[i]) == -1)
+			log_warnx("%s: out of memory releasing %s", e->id, e->domains[i]);
+	if (e->run != NULL)
+		e->again = 1;
+	else
+		entry_wait(e, time(NULL));
+}
+
+int
+sched_retry(const char *id)
+{
+	struct entry *e;
+
+	if ((e = find_entry(id)) == NULL)
+		return 0;
+	if (e->held)
+		return -1;
+	entry_retry(e);
+	log_info("%s retry by=operator", e->id);
+	sched_arm();
+	return 1;
+}
+
+uint32_t
+sched_retry_all(void)
+{
+	struct entry *e;
+	uint32_t n = 0;
+
+	TAILQ_FOREACH(e, &entries, all)
+		if (!e->deleted && !e->held) {
+			entry_retry(e);
+			n++;
+		}
+	log_info("retry all by=operator messages=%u", n);
+	sched_arm();
+	return n;
+}
+
+/* Record the hold in the envelope file; -1 when it cannot be written. */
+static int
+hold_record(const char *id, int on)
+{
+	struct envelope env_;
+	int r;
+
+	if ((r = store_load_envelope(id, &env_)) != 0)
+		return -1;
+	env_.held = on;
+	r = store_save(&env_);
+	envelope_free(&env_);
+	return r;
+}
+
+/* 1 changed, 0 already so, -1 not recorded. */
+static int
+entry_hold(struct entry *e, int on)
+{
+	if (e->held == on)
+		return 0;
+	if (hold_record(e->id, on) == -1)
+		return -1;
+	e->held = on;
+	log_info("%s %s by=operator", e->id, on ? "held" : "released");
+	if (on) {
+		heap_remove(e);
+		e->again = 0;
+	} else if (e->run != NULL)
+		e->again = 1;
+	else
+		entry_wait(e, time(NULL));
+	return 1;
+}
+
+int
+sched_hold(const char *id, int on)
+{
+	struct entry *e;
+	int r;
+
+	if ((e = find_entry(id)) == NULL)
+		return -2;
+	r = entry_hold(e, on);
+	sched_arm();
+	return r;
+}
+
+uint32_t
+sched_hold_all(int on, uint32_t *failed)
+{
+	struct entry *e;
+	uint32_t n = 0;
+
+	*failed = 0;
+	TAILQ_FOREACH(e, &entries, all) {
+		if (e->deleted)
+			continue;
+		switch (entry_hold(e, on)) {
+		case 1: n++; break;
+		case -1: (*failed)++; break;
+		}
+	}
+	sched_arm();
+	return n;
 }

@@ -578,7 +578,7 @@ cmd_stop(void)
 	ret = ctl_simple(fd, CTL_STOP);
 	close(fd);
 	/* Return once mailrootd itself is gone, too. */
-	for (i = 0; pid > 0 && i < STOP_WAIT_SEC * 20; i++) {
+	for (i = 0; ret == 0 && pid > 0 && i < STOP_WAIT_SEC * 20; i++) {
 		if (kill(pid, 0) == -1 && errno == ESRCH)
 			break;
 		nanosleep(&ts, NULL);

@@ -33,7 +33,7 @@ def test_empty_queue_and_badmail(suite):
 
 @options(conf={"remote-domain": "remote.test hold"})
 def test_queued_message_listed_and_shown(suite):
-    # A remote recipient of a held domain stays queued; the local one is done.
+    # A remote recipient in a held domain stays queued; the local one is done.
     _pickup(suite, "q1", "x-sender: app@example.test\nx-receiver: bob@example.test\n"
             "x-receiver: ext@remote.test\nSubject: held\n\nbody\n")
     wait_for(lambda: any(n.endswith(".env") for n in suite.queue_names()), 10, "a queued message")

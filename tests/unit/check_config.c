@@ -210,6 +210,7 @@ START_TEST(test_all_keywords)
 	    "queued-user q.user\n"
 	    "pickupd-user pick-up\n"
 	    "mailroot-group mail_root\n"
+	    "operators-group ops\n"
 	    "pidfile /run/mailroot/mailrootd.pid\n"
 	    "control-socket \"/run/mail root/control.sock\"\n"
 	    "log-file /var/log/mailroot.log\n"
@@ -256,6 +257,7 @@ START_TEST(test_all_keywords)
 	ck_assert_str_eq(c->queued_user, "q.user");
 	ck_assert_str_eq(c->pickupd_user, "pick-up");
 	ck_assert_str_eq(c->mailroot_group, "mail_root");
+	ck_assert_str_eq(c->operators_group, "ops");
 	ck_assert_str_eq(c->pidfile, "/run/mailroot/mailrootd.pid");
 	ck_assert_str_eq(c->control_socket, "/run/mail root/control.sock");
 	ck_assert_str_eq(c->log_file, "/var/log/mailroot.log");
@@ -746,6 +748,7 @@ static const struct bad bad[] = {
 	B("queued-user \"a b\"\n", 1, "queued-user is not a valid user or group name"),
 	B("pickupd-user \"\"\n", 1, "pickupd-user is not a valid user or group name"),
 	B("mailroot-group gr/oup\n", 1, "mailroot-group is not a valid user or group name"),
+	B("operators-group -x\n", 1, "operators-group is not a valid user or group name"),
 	B("smtpd-user abcdefghijabcdefghijabcdefghijabc\n", 1, "smtpd-user too long"),
 
 	/* connection control, relaying, reverse DNS */

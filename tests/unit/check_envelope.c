@@ -86,6 +86,7 @@ assert_equal(const struct envelope *a, const struct envelope *b)
 		    b->rcpts[i].error ? b->rcpts[i].error : "-");
 	}
 	ck_assert_int_eq(a->delay_notified, b->delay_notified);
+	ck_assert_int_eq(a->held, b->held);
 	ck_assert(a->last_attempt == b->last_attempt);
 	ck_assert_int_eq(a->body, b->body);
 	ck_assert_int_eq(a->smtputf8, b->smtputf8);
@@ -209,6 +210,7 @@ START_TEST(test_history_fields)
 	    "sender <alice@example.test>\n"
 	    "delay-notified yes\n"
 	    "last-attempt 1763901800\n"
+	    "held yes\n"
 	    "rcpt pending <bob@example.test>\n"
 	    "notify delay\n"
 	    "error 451 4.3.0 mx.example.test[192.0.2.1]: try later\n"
@@ -228,6 +230,7 @@ START_TEST(test_history_fields)
 	e.next_attempt = 1763903600;
 	e.delay_notified = 1;
 	e.last_attempt = 1763901800;
+	e.held = 1;
 	ck_assert_int_eq(envelope_add_rcpt(&e, "bob@example.test", RCPT_PENDING), 0);
 	ck_assert_int_eq(envelope_rcpt_dsn(&e, 0x4, NULL), 0);
 	ck_assert_int_eq(envelope_rcpt_error(&e, 0,
@@ -253,6 +256,7 @@ START_TEST(test_history_fields)
 	ck_assert_int_eq(parse(good_file, sizeof(good_file) - 1, &back, err, sizeof(err)), 0);
 	ck_assert_int_eq(back.delay_notified, 0);
 	ck_assert(back.last_attempt == 0);
+	ck_assert_int_eq(back.held, 0);
 	ck_assert_ptr_null(back.rcpts[0].error);
 	envelope_free(&back);
 
@@ -617,6 +621,11 @@ static const struct bad bad[] = {
 	B(HEAD "sender <a@example.test>\nlast-attempt soon\nrcpt pending <b@example.test>\nend\n",
 	    "line 7: malformed"),
 	B(HEAD "sender <a@example.test>\nlast-attempt 1\nlast-attempt 2\n"
+	    "rcpt pending <b@example.test>\nend\n", "line 8: malformed"),
+	/* the operator hold */
+	B(HEAD "sender <a@example.test>\nheld no\nrcpt pending <b@example.test>\nend\n",
+	    "line 7: malformed"),
+	B(HEAD "sender <a@example.test>\nheld yes\nheld yes\n"
 	    "rcpt pending <b@example.test>\nend\n", "line 8: malformed"),
 };
 
