@@ -36,6 +36,7 @@ def test_privilege_separation_as_root(suite):
         # name: (uid, gid, supplementary groups, root)
         "mailrootd": (0, 0, None, "/"),
         "smtpd": (smtpd_u.pw_uid, smtpd_u.pw_gid, [smtpd_u.pw_gid], suite.path("empty")),
+        "deliverd": (smtpd_u.pw_uid, smtpd_u.pw_gid, [smtpd_u.pw_gid], suite.path("empty")),
         "queued": (queued_u.pw_uid, queued_u.pw_gid, [queued_u.pw_gid], "/"),
         "pickupd": (pickupd_u.pw_uid, pickupd_u.pw_gid,
                     sorted({pickupd_u.pw_gid, mailroot_gid}), "/"),
@@ -51,7 +52,7 @@ def test_privilege_separation_as_root(suite):
         assert got_root == root, "%s: root directory %r, expected %r" % (name, got_root, root)
     assert mailroot_gid in ids(pids["pickupd"])[2], "pickupd lacks the mailroot group"
     # No capability left in a daemon.
-    for name in ("smtpd", "queued", "pickupd"):
+    for name in ("smtpd", "queued", "pickupd", "deliverd"):
         st = proc_status(pids[name])
         for cap in ("CapInh", "CapPrm", "CapEff"):
             assert int(st[cap], 16) == 0, "%s has %s %s" % (name, cap, st[cap])
