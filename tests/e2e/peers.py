@@ -483,7 +483,14 @@ class PeerSMTP:
                 st["sock"].close()
             except OSError:
                 pass
-            with self.lock:
+            self._leave(conn)
+
+    def _leave(self, conn):
+        """The connection no longer counts as open: at QUIT, before the 221
+        (the client may connect again as soon as it reads it), else when
+        the thread ends."""
+        with self.lock:
+            if not conn.closed:
                 self.current -= 1
                 conn.closed = True
 
@@ -530,6 +537,7 @@ class PeerSMTP:
                 line = self._line(st)
                 self._record(conn, line)
                 if line.upper() == "QUIT":
+                    self._leave(conn)
                     self._send(st, "221 2.0.0 Bye")
                     return
                 self._send(st, "503 5.5.1 Bad sequence of commands")
@@ -628,6 +636,7 @@ class PeerSMTP:
             elif verb == "NOOP":
                 self._send(st, "250 2.0.0 Ok")
             elif verb == "QUIT":
+                self._leave(conn)
                 self._send(st, "221 2.0.0 Bye")
                 return
             else:
