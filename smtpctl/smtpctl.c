@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ctl_client.h"
 #include "ipc.h"
 #include "log.h"
 #include "proto.h"
@@ -50,45 +51,14 @@ usage(void)
 	exit(2);
 }
 
-/* Connect and greet; -1 (errno set) when no mailrootd answers. */
+/* Connect and greet: the descriptor, or -1 when the suite is stopped. */
 static int
-ctl_connect(void)
+connect_ctl(void)
 {
-	struct sockaddr_un sun;
-	struct ipc_reader r;
-	struct ipc_msg msg;
-	struct mbuf m;
-	const char *text;
-	int fd;
+	int fd = ctl_connect(conf);
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlcpy(sun.sun_path, conf->control_socket, sizeof(sun.sun_path)) >=
-	    sizeof(sun.sun_path))
-		errx(1, "control socket path too long");
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		err(1, "socket");
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		int saved = errno;
-
-		/* Only "nobody listens there" means stopped; anything else is an error. */
-		if (saved != ENOENT && saved != ECONNREFUSED)
-			errx(1, "%s: %s", conf->control_socket, strerror(saved));
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	m_init(&m, CTL_HELLO, 1);
-	m_add_u32(&m, PROTO_VERSION);
-	ipc_reader_init(&r);
-	if (ipc_send_sync(fd, &m) == -1 || ipc_recv_sync(fd, &r, &msg) != 1)
-		errx(1, "%s: no answer from mailrootd", conf->control_socket);
-	if (msg.type != CLIENT_OK) {
-		if (m_get_str(&msg, &text, 1024) == -1)
-			text = "refused";
-		errx(1, "%s", text);
-	}
-	ipc_reader_clear(&r);
+	if (fd == -2)
+		errx(1, "%s: %s", conf->control_socket, strerror(errno));
 	return fd;
 }
 
@@ -124,23 +94,6 @@ ctl_simple(int fd, uint32_t type)
 	return ctl_request(fd, &m);
 }
 
-/* Print s as a JSON string (control characters escaped). */
-static void
-json_str(const char *s)
-{
-	const unsigned char *p;
-
-	putchar('"');
-	for (p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
-}
 
 static int
 cmd_status(void)
@@ -152,7 +105,7 @@ cmd_status(void)
 	uint32_t pid, n, dpid, restarts, i;
 	int fd;
 
-	if ((fd = ctl_connect()) == -1) {
+	if ((fd = connect_ctl()) == -1) {
 		printf(json ? "{\"state\":\"stopped\"}\n" : "stopped\n");
 		return 3;
 	}
@@ -235,7 +188,7 @@ cmd_show_sessions(void)
 	struct tm tm;
 	time_t t;
 
-	if ((fd = ctl_connect()) == -1)
+	if ((fd = connect_ctl()) == -1)
 		errx(1, "mailroot is not running (%s: %s)", conf->control_socket,
 		    strerror(errno));
 	m_init(&m, CTL_SESSIONS, 2);
@@ -340,7 +293,7 @@ cmd_kill_session(const char *arg)
 			errx(2, "kill session: %s: not a session id (8 hex digits, "
 			    "as `smtpctl show sessions` shows) nor \"all\"", arg);
 	}
-	if ((fd = ctl_connect()) == -1)
+	if ((fd = connect_ctl()) == -1)
 		errx(1, "mailroot is not running (%s: %s)", conf->control_socket,
 		    strerror(errno));
 	m_init(&m, CTL_KILL_SESSION, 2);
@@ -375,7 +328,7 @@ cmd_log(const char *level)
 		v = 0;
 	else
 		usage();
-	if ((fd = ctl_connect()) == -1)
+	if ((fd = connect_ctl()) == -1)
 		errx(1, "mailroot is not running (%s: %s)", conf->control_socket,
 		    strerror(errno));
 	m_init(&m, CTL_LOG_LEVEL, 2);
@@ -401,7 +354,7 @@ cmd_show_stats(int as_json)
 	} *v;
 	int fd;
 
-	if ((fd = ctl_connect()) == -1)
+	if ((fd = connect_ctl()) == -1)
 		errx(1, "mailroot is not running (%s: %s)", conf->control_socket,
 		    strerror(errno));
 	m_init(&m, CTL_STATS, 2);
@@ -526,7 +479,7 @@ cmd_start(void)
 	int fd, status;
 	pid_t pid;
 
-	if ((fd = ctl_connect()) != -1) {
+	if ((fd = connect_ctl()) != -1) {
 		close(fd);
 		fprintf(stderr, "smtpctl: mailroot is already running\n");
 		return 1;
@@ -571,7 +524,7 @@ cmd_stop(void)
 	pid_t pid = read_pid();
 	int fd, ret, i;
 
-	if ((fd = ctl_connect()) == -1) {
+	if ((fd = connect_ctl()) == -1) {
 		printf("not running\n");
 		return 0;
 	}
@@ -657,7 +610,7 @@ main(int argc, char **argv)
 		type = CTL_RELOAD;
 	else
 		usage();
-	if ((fd = ctl_connect()) == -1)
+	if ((fd = connect_ctl()) == -1)
 		errx(1, "mailroot is not running (%s: %s)", conf->control_socket,
 		    strerror(errno));
 	return ctl_simple(fd, type);
