@@ -219,6 +219,16 @@ entry_wait(struct entry *e, int64_t due)
 		log_warnx("%s: out of memory: not scheduled until restart", e->id);
 }
 
+/* Due now: at once, or, while a run is under way, again as soon as it ends. */
+static void
+entry_due_now(struct entry *e, int64_t now)
+{
+	if (e->run != NULL)
+		e->again = 1;
+	else
+		entry_wait(e, now);
+}
+
 /* Arm the one timer at the earliest due time. */
 static void
 sched_arm(void)
@@ -672,10 +682,8 @@ sched_deliverd(struct ipc *ipc)
 		TAILQ_FOREACH(e, &entries, all)
 			if (e->parked) {
 				e->parked = 0;
-				if (e->run != NULL)
-					e->again = 1;
-				else if (!e->held)
-					entry_wait(e, now);
+				if (e->run != NULL || !e->held)
+					entry_due_now(e, now);
 			}
 		nparked = 0;
 		sched_arm();
@@ -1248,10 +1256,7 @@ sched_etrn(const char *domain, int sub, const char *who)
 		if (!hit)
 			continue;
 		count++;
-		if (e->run != NULL)
-			e->again = 1;
-		else
-			entry_wait(e, now);
+		entry_due_now(e, now);
 	}
 	log_info("%s domain=%s%s messages=%u", who, sub ? "@" : "", domain, count);
 	sched_arm();
@@ -1267,10 +1272,8 @@ sched_local_resume(void)
 	TAILQ_FOREACH(e, &entries, all)
 		if (e->local_wait) {
 			e->local_wait = 0;
-			if (e->run != NULL)
-				e->again = 1;
-			else if (!e->held)
-				entry_wait(e, now);
+			if (e->run != NULL || !e->held)
+				entry_due_now(e, now);
 		}
 	sched_arm();
 }
@@ -1379,10 +1382,7 @@ entry_retry(struct entry *e)
 	for (i = 0; i < e->ndomains; i++)
 		if (strv_add(&e->released, &e->nreleased, e->domains[i]) == -1)
 			log_warnx("%s: out of memory releasing %s", e->id, e->domains[i]);
-	if (e->run != NULL)
-		e->again = 1;
-	else
-		entry_wait(e, time(NULL));
+	entry_due_now(e, time(NULL));
 }
 
 int
@@ -1444,10 +1444,8 @@ entry_hold(struct entry *e, int on)
 	if (on) {
 		heap_remove(e);
 		e->again = 0;
-	} else if (e->run != NULL)
-		e->again = 1;
-	else
-		entry_wait(e, time(NULL));
+	} else
+		entry_due_now(e, time(NULL));
 	return 1;
 }
 
