@@ -652,6 +652,19 @@ kw_drop_quota(struct parser *p, int ac, char **av)
 		    av[1]);
 }
 
+/* commit-sync fsync | syncfs */
+static void
+kw_commit_sync(struct parser *p, int ac, char **av)
+{
+	(void)ac;
+	if (strcmp(av[1], "fsync") == 0)
+		p->conf->commit_syncfs = 0;
+	else if (strcmp(av[1], "syncfs") == 0)
+		p->conf->commit_syncfs = 1;
+	else
+		perr(p, "commit-sync takes fsync or syncfs, not \"%s\"", av[1]);
+}
+
 /* ---- connection control, relaying, reverse DNS ----------------------------- */
 
 static int
@@ -1266,6 +1279,7 @@ static const struct keyword keywords[] = {
 	{ "data-timeout",	1, 1, kw_data_timeout },
 	{ "default-domain",	1, 1, kw_default_domain },
 	{ "delay-notification", 1, 1, kw_delay_notification },
+	{ "commit-sync",	1, 1, kw_commit_sync },
 	{ "direct-first",	1, 1, kw_direct_first },
 	{ "dns-server",		1, 3, kw_dns_server },
 	{ "drop-quota",		1, 1, kw_drop_quota },
@@ -1322,7 +1336,7 @@ const char *const config_keywords[] = {
 	"mailroot-group", "max-message-size", "max-recipients",
 	"pickup-interval", "pickupd-user", "pidfile", "queued-user",
 	"smtpd-user", "tls-certificate", "tls-key",
-	"command-timeout", "data-block-timeout", "data-timeout", "drop-quota",
+	"command-timeout", "commit-sync", "data-block-timeout", "data-timeout", "drop-quota",
 	"max-connections", "max-connections-per-client", "max-session-size",
 	"access", "access-default", "dns-server", "relay", "relay-authenticated",
 	"relay-default", "relay-domain", "reverse-dns",
@@ -1462,6 +1476,7 @@ config_defaults(struct config *c)
 	c->relay_authenticated = 1;
 	TAILQ_INIT(&c->remote_domains);
 	c->outbound_port = 25;
+	c->commit_syncfs = 1;			/* one device flush per group commit */
 	c->max_outbound_connections = 1000;	/* IIS default */
 	c->max_connections_per_domain = 100;	/* IIS default */
 	c->max_messages_per_connection = 20;	/* IIS default */

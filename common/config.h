@@ -125,6 +125,7 @@ struct config {
 	uint32_t	 data_block_timeout;	/* seconds without any data in it */
 	uint64_t	 max_session_size;	/* message octets per connection; 0 unlimited */
 	uint64_t	 drop_quota;		/* octets in Drop/; 0 unlimited */
+	int		 commit_syncfs;		/* commit-sync syncfs: one syncfs(2) per group */
 	/* TLS of the listeners: PEM files, read by mailrootd only ("" : none) */
 	char		 tls_certificate[PATH_MAX];
 	char		 tls_key[PATH_MAX];

@@ -85,6 +85,8 @@ int	quota_over(void);
 
 /* queued_store.c: the one way in, group commit, the files of Queue/ */
 int	store_init(char *why, size_t whysz);
+/* Make a directory's renames durable: fsync(2) it, or syncfs(2) (commit-sync). */
+int	store_sync_dir(int dirfd);
 void	store_open(struct producer *, uint32_t reqid);
 void	store_commit(struct producer *, struct ipc_msg *);
 void	store_abort(struct producer *, struct ipc_msg *);
@@ -155,7 +157,7 @@ int	drop_deliver(const char *id, const char *sender, const char *const *rcpts,
 	    size_t nrcpts, int content_fd, char *why, size_t whysz);
 int	drop_write(const char *id, const char *sender, const char *const *rcpts,
 	    size_t nrcpts, int content_fd, int *fdp, char *why, size_t whysz);
-int	drop_commit(const char *id, int fd, char *why, size_t whysz);
+int	drop_commit(const char *id, int fd, int synced, char *why, size_t whysz);
 /* Copy at most `limit` octets of `in` (from offset 0) to the end of `out`. */
 int	copy_content(int in, int out, uint64_t limit, int *truncated);
 int	drop_sync(void);

@@ -123,9 +123,12 @@ fail:
 	return -1;
 }
 
-/* fsync and close what drop_write() wrote, and rename it into Drop/. */
+/*
+ * Close what drop_write() wrote and rename it into Drop/: fsync'd first, or
+ * already made durable by the caller's store_sync_files() (synced 1).
+ */
 int
-drop_commit(const char *id, int fd, char *why, size_t whysz)
+drop_commit(const char *id, int fd, int synced, char *why, size_t whysz)
 {
 	char name[QUEUEID_LEN + 8], tmp[QUEUEID_LEN + 8];
 	struct stat st;
@@ -133,7 +136,7 @@ drop_commit(const char *id, int fd, char *why, size_t whysz)
 
 	snprintf(name, sizeof(name), "%s.eml", id);
 	snprintf(tmp, sizeof(tmp), ".%s.tmp", id);
-	r = fsync(fd);
+	r = synced ? 0 : fsync(fd);
 	if (r == 0 && fstat(fd, &st) == -1)
 		r = -1;
 	if (close(fd) == -1)
@@ -155,13 +158,13 @@ drop_deliver(const char *id, const char *sender, const char *const *rcpts,
 
 	if ((r = drop_write(id, sender, rcpts, nrcpts, content_fd, &fd, why, whysz)) <= 0)
 		return r;
-	return drop_commit(id, fd, why, whysz);
+	return drop_commit(id, fd, 0, why, whysz);
 }
 
 int
 drop_sync(void)
 {
-	return fsync(qdirs.drop);
+	return store_sync_dir(qdirs.drop);
 }
 
 /* Remove temporaries a crash left in Drop/ (their messages are still queued). */
