@@ -141,6 +141,10 @@ const char *pool_dest_key(const struct dest *);
 /* deliverd_session.c */
 /* Open a connection for `job` (the first of destination `d`). */
 void	session_start(struct dest *, struct job *);
+/* An idle connection to d takes job j: 1; none idle: 0. */
+int	session_take_idle(struct dest *, struct job *);
+/* QUIT the longest-idle connection (a limit needs its slot): 1; none: 0. */
+int	session_retire_idle(void);
 
 /* deliverd_tls.c */
 /* The client context (TLS 1.2+), with no CA until a bundle arrives. */

@@ -3,9 +3,10 @@
  * unprivileged, chrooted).  A destination is what a route's key names: an
  * MX domain, or a route/smart host with its terms.  It counts its
  * connections against max-connections-per-domain and, with the others,
- * max-outbound-connections; batches that find every allowed connection busy
- * wait here, first come first served, until a connection is free (it takes
- * the next one after RSET) or one closes (a new one opens).  No peer input
+ * max-outbound-connections.  A batch takes an idle connection to its
+ * destination first, else opens one; batches that find every allowed
+ * connection busy wait here, first come first served, until a connection is
+ * free (it takes the next one after RSET) or one closes (a new one opens).  No peer input
  * reaches this file.
  */
 #include <stdlib.h>
@@ -87,12 +88,18 @@ pool_submit(struct job *j)
 		pool_job_done(j);
 		return;
 	}
+	if (d->nwaiting == 0 && session_take_idle(d, j))
+		return;
 	if (d->nwaiting == 0 && may_open(d)) {
 		open_conn(d, j);
 		return;
 	}
 	TAILQ_INSERT_TAIL(&d->waiting, j, entry);
 	d->nwaiting++;
+	/* All connections in use, some idle elsewhere: free a slot. */
+	if (env->conf->max_outbound_connections &&
+	    nconns_total >= env->conf->max_outbound_connections)
+		(void)session_retire_idle();
 	log_debug("%s dest=%s status=waiting connections=%u waiting=%zu", j->qid,
 	    d->key, d->nconns, d->nwaiting);
 }

@@ -51,6 +51,7 @@
 #define INPUT_MAX	(16 * 1024)	/* read no more while this waits unparsed */
 #define OUTPUT_LOW	(64 * 1024)	/* refill the content below this */
 #define QUIT_WAIT	10		/* seconds for the reply to QUIT */
+#define IDLE_KEEP	2		/* seconds a connection waits for a next job */
 #define AUTH_B64_MAX	1024		/* base64 of user and password (255 each) */
 
 enum state {
@@ -72,6 +73,7 @@ enum state {
 	S_DOT,			/* waiting for the reply to the final "." */
 	S_DOT_IGNORE,		/* "." after a 354 with no recipient accepted */
 	S_RSET,
+	S_IDLE,			/* between messages, kept for the next job */
 	S_QUIT
 };
 
@@ -87,6 +89,7 @@ enum state {
 #define EXT_BINARYMIME	0x200
 
 struct session {
+	TAILQ_ENTRY(session)	 idle_entry;	/* on idle_sessions in S_IDLE */
 	uint32_t		 id;
 	struct dest		*dest;
 	struct job		*job;		/* the job under way, or NULL */
@@ -124,6 +127,8 @@ struct session {
 };
 
 static uint32_t next_id;
+/* Connections between messages, oldest first (IDLE_KEEP bounds them). */
+static TAILQ_HEAD(, session) idle_sessions = TAILQ_HEAD_INITIALIZER(idle_sessions);
 /* Kept here, where the connections are (deliverd.c lists them). */
 struct deliverd_stats deliverd_stats;
 
@@ -225,6 +230,8 @@ session_free(struct session *s)
 {
 	struct dest *d = s->dest;
 
+	if (s->state == S_IDLE)
+		TAILQ_REMOVE(&idle_sessions, s, idle_entry);
 	if (s->dq)
 		dns_cancel(s->dq);
 	if (s->start_ev)
@@ -696,30 +703,80 @@ send_rcpt(struct session *s, size_t i)
 	s->rcpt_sent++;
 }
 
-/* The message is over on this connection: next job after RSET, or QUIT. */
+static void
+send_quit(struct session *s)
+{
+	struct timeval tv = { QUIT_WAIT, 0 };
+
+	sendf(s, "QUIT");
+	s->state = S_QUIT;
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+/* Take a job on this connection: RSET first, which also proves it alive. */
+static void
+reuse(struct session *s, struct job *j)
+{
+	s->job = j;
+	sendf(s, "RSET");
+	s->state = S_RSET;
+	set_timeouts(s, 1);
+}
+
+/*
+ * The message is over on this connection: the destination's next job after
+ * RSET; with none waiting, the connection stays open IDLE_KEEP seconds for
+ * the next one (as a connection cache would), then QUIT.
+ */
 static int
 message_done(struct session *s)
 {
-	struct job *next = NULL;
+	struct job *next;
 	uint32_t max = env->conf->max_messages_per_connection;
+	struct timeval tv = { IDLE_KEEP, 0 };
 
 	pool_job_done(s->job);
 	s->job = NULL;
 	s->messages++;
-	if (!s->no_reuse && (max == 0 || s->messages < max))
-		next = pool_next(s->dest);
-	if (next == NULL) {
-		struct timeval tv = { QUIT_WAIT, 0 };
-
-		sendf(s, "QUIT");
-		s->state = S_QUIT;
-		bufferevent_set_timeouts(s->bev, &tv, &tv);
+	if (s->no_reuse || (max != 0 && s->messages >= max)) {
+		send_quit(s);
 		return 0;
 	}
-	s->job = next;
-	sendf(s, "RSET");
-	s->state = S_RSET;
+	if ((next = pool_next(s->dest)) != NULL) {
+		reuse(s, next);
+		return 0;
+	}
+	s->state = S_IDLE;
+	TAILQ_INSERT_TAIL(&idle_sessions, s, idle_entry);
+	/* The read timeout is the idle timer; EOF still ends it at once. */
+	bufferevent_set_timeouts(s->bev, &tv, NULL);
 	return 0;
+}
+
+int
+session_take_idle(struct dest *d, struct job *j)
+{
+	struct session *s;
+
+	TAILQ_FOREACH(s, &idle_sessions, idle_entry)
+		if (s->dest == d) {
+			TAILQ_REMOVE(&idle_sessions, s, idle_entry);
+			reuse(s, j);
+			return 1;
+		}
+	return 0;
+}
+
+int
+session_retire_idle(void)
+{
+	struct session *s;
+
+	if ((s = TAILQ_FIRST(&idle_sessions)) == NULL)
+		return 0;
+	TAILQ_REMOVE(&idle_sessions, s, idle_entry);
+	send_quit(s);
+	return 1;
 }
 
 /* Settle every recipient of the job with a reply about the whole message. */
@@ -1116,6 +1173,14 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		    sizeof(why));
 	if (s->state == S_QUIT) {
 		session_free(s);
+		return;
+	}
+	if (s->state == S_IDLE) {
+		if (what & BEV_EVENT_TIMEOUT) {
+			TAILQ_REMOVE(&idle_sessions, s, idle_entry);
+			send_quit(s);
+		} else
+			session_free(s);
 		return;
 	}
 	(void)conn_lost(s, why);
