@@ -101,6 +101,8 @@ void	store_internal_commit(struct qmsg *, qmsg_done_fn, void *arg);
 void	store_internal_abort(struct qmsg *);
 /* Load a committed message: 0; -1 gone; -2 corrupt (quarantine it). */
 int	store_load(const char *id, struct envelope *, int *fdp);
+/* Open Queue/<id>.eml read-only: 0; -2 (logged) when it is missing. */
+int	store_open_content(const char *id, int *fdp);
 /* Load only the envelope of a committed message (same results). */
 int	store_load_envelope(const char *id, struct envelope *);
 /* Move a message whose envelope is unreadable to Badmail/. */
@@ -121,6 +123,8 @@ struct ipc;
 void	sched_init(void);
 /* A message is in Queue/ with pending recipients (committed, or found at start). */
 void	sched_add(const struct envelope *);
+/* The same for a message just committed: its envelope is moved in (m emptied). */
+void	sched_add_committed(struct envelope *m);
 /* The link to deliverd is up (ipc) or gone (NULL). */
 void	sched_deliverd(struct ipc *);
 /* A QUEUE_DELIVERY_RESULT from deliverd; -1 when it breaks the protocol. */

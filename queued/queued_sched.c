@@ -76,6 +76,7 @@ struct entry {
 	size_t		 nreleased;
 	int		 held;		/* operator hold: never in the heap */
 	int		 deleted;	/* removed by an operator while its run was on */
+	struct envelope	*fresh;		/* as just committed: the first run needs no read */
 };
 TAILQ_HEAD(entry_list, entry);
 
@@ -331,6 +332,17 @@ entry_domains(struct entry *e, const struct envelope *env_)
 			log_warnx("%s: out of memory (ETRN will not see it)", e->id);
 }
 
+/* The envelope file changes (or the entry goes): the copy is no longer it. */
+static void
+entry_forget_fresh(struct entry *e)
+{
+	if (e->fresh != NULL) {
+		envelope_free(e->fresh);
+		free(e->fresh);
+		e->fresh = NULL;
+	}
+}
+
 static void
 entry_free(struct entry *e)
 {
@@ -338,18 +350,19 @@ entry_free(struct entry *e)
 	TAILQ_REMOVE(&entries, e, all);
 	strv_free(e->domains, e->ndomains);
 	strv_free(e->released, e->nreleased);
+	entry_forget_fresh(e);
 	free(e);
 }
 
-void
-sched_add(const struct envelope *m)
+static struct entry *
+entry_add(const struct envelope *m)
 {
 	struct entry *e;
 	int64_t now = time(NULL);
 
 	if ((e = calloc(1, sizeof(*e))) == NULL) {
 		log_warnx("%s: out of memory: not scheduled until restart", m->id);
-		return;
+		return NULL;
 	}
 	strlcpy(e->id, m->id, sizeof(e->id));
 	e->heapidx = SIZE_MAX;
@@ -357,10 +370,31 @@ sched_add(const struct envelope *m)
 	TAILQ_INSERT_TAIL(&entries, e, all);
 	entry_domains(e, m);
 	if (e->held)
-		return;		/* no attempt until an operator releases it */
+		return e;	/* no attempt until an operator releases it */
 	/* Never attempted, or its time is past: due at once. */
 	entry_wait(e, m->next_attempt > now ? m->next_attempt : now);
 	sched_arm();
+	return e;
+}
+
+void
+sched_add(const struct envelope *m)
+{
+	(void)entry_add(m);
+}
+
+void
+sched_add_committed(struct envelope *m)
+{
+	struct entry *e;
+
+	if ((e = entry_add(m)) == NULL)
+		return;
+	/* Its first run, due at once, takes it instead of reading Queue/. */
+	if ((e->fresh = malloc(sizeof(*e->fresh))) != NULL) {
+		*e->fresh = *m;
+		memset(m, 0, sizeof(*m));
+	}
 }
 
 /* ---- results and their log lines ------------------------------------------- */
@@ -836,7 +870,16 @@ run_start(struct entry *e)
 	}
 	r->fd = -1;
 	TAILQ_INIT(&r->batches);
-	if ((rv = store_load(e->id, &r->env, &r->fd)) != 0) {
+	if (e->fresh != NULL) {
+		r->env = *e->fresh;
+		free(e->fresh);
+		e->fresh = NULL;
+		rv = store_open_content(e->id, &r->fd);
+		if (rv != 0)
+			envelope_free(&r->env);
+	} else
+		rv = store_load(e->id, &r->env, &r->fd);
+	if (rv != 0) {
 		if (rv == -2)
 			store_quarantine(e->id);
 		else
@@ -1437,6 +1480,7 @@ entry_hold(struct entry *e, int on)
 {
 	if (e->held == on)
 		return 0;
+	entry_forget_fresh(e);
 	if (hold_record(e->id, on) == -1)
 		return -1;
 	e->held = on;

@@ -730,7 +730,7 @@ commit_queue(struct qmsg_list *list)
 	} else
 		TAILQ_FOREACH(q, list, entry)
 			if (finish_message(&q->env, q->dropped))
-				sched_add(&q->env);
+				sched_add_committed(&q->env);
 }
 
 /*
@@ -801,20 +801,28 @@ store_load_envelope(const char *id, struct envelope *e)
 }
 
 int
-store_load(const char *id, struct envelope *e, int *fdp)
+store_open_content(const char *id, int *fdp)
 {
 	char name[QUEUEID_LEN + 8];
+
+	snprintf(name, sizeof(name), "%s.eml", id);
+	if ((*fdp = openat(qdirs.queue, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		log_warn("%s: envelope without content Queue/%s", id, name);
+		return -2;
+	}
+	return 0;
+}
+
+int
+store_load(const char *id, struct envelope *e, int *fdp)
+{
 	int r;
 
 	if ((r = store_load_envelope(id, e)) != 0)
 		return r;
-	snprintf(name, sizeof(name), "%s.eml", id);
-	if ((*fdp = openat(qdirs.queue, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		log_warn("%s: envelope without content Queue/%s", id, name);
+	if ((r = store_open_content(id, fdp)) != 0)
 		envelope_free(e);
-		return -2;
-	}
-	return 0;
+	return r;
 }
 
 void
