@@ -1178,6 +1178,8 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	if (s->state == S_IDLE) {
 		if (what & BEV_EVENT_TIMEOUT) {
 			TAILQ_REMOVE(&idle_sessions, s, idle_entry);
+			/* A timeout disabled reading: the reply to QUIT needs it. */
+			bufferevent_enable(s->bev, EV_READ);
 			send_quit(s);
 		} else
 			session_free(s);

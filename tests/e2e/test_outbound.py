@@ -742,3 +742,30 @@ def test_outbound_hold_released_by_etrn(suite):
         sink.wait_messages(1, needle=token.encode(), timeout=10)
         wait_queue_empty(suite)
         wait_outcome(suite, qid, "sent", "x@e.test")
+
+
+@options(start=False, timeout=60)
+def test_outbound_idle_connection_is_reused_then_closed(suite):
+    """A batch that arrives while a connection to its destination waits idle
+    takes it (RSET, no new connection, no new EHLO); after about two idle
+    seconds deliverd says QUIT."""
+    with SilentDNS() as silent, PeerSMTP() as peer:
+        start_outbound(suite, 25, silent, lines=[
+            "remote-domain idle.test route %s" % peer.route()])
+        t1, t2 = new_token(), new_token()
+        suite.send(SENDER, ["a@idle.test"], message(t1))
+        peer.wait_messages(1, timeout=15)
+        suite.send(SENDER, ["b@idle.test"], message(t2))
+        peer.wait_messages(2, timeout=15)
+        assert peer.total == 1, "%d connections for two messages a moment apart" % peer.total
+        c = peer.connections[0]
+        verbs = c.verbs()
+        assert verbs.count("EHLO") == 1 and verbs.count("MAIL") == 2, c.commands
+        assert "RSET" in verbs[verbs.index("MAIL") + 1:], c.commands
+        t_last = time.monotonic()
+        wait_for(lambda: peer.current == 0, 15, "deliverd to close the idle connection")
+        idle = time.monotonic() - t_last
+        suite.note("idle connection closed %.1fs after the second message" % idle)
+        assert c.verbs()[-1] == "QUIT", c.commands
+        assert idle >= 1.0, "closed after %.1fs: it did not wait for a next batch" % idle
+        assert not peer.errors, peer.errors
