@@ -37,7 +37,7 @@ import threading
 import time
 
 from mailroot_suite import options, wait_for
-from peers import PeerSMTP
+from peers import PeerSMTP, TestCA
 from test_outbound import SENDER, log_time, message, new_token, start_outbound
 
 TIMEOUT = 5                     # outbound-timeout, seconds
@@ -311,6 +311,34 @@ def garbage_to_rcpt(c):
     c.drain()
 
 
+def starttls_then(c, after):
+    c.send(b"220 bad.test ESMTP\r\n")
+    c.line()
+    c.send(b"250-bad.test\r\n250 STARTTLS\r\n")
+    if c.line().upper() != b"STARTTLS":
+        raise _Gone()
+    c.send(b"220 2.0.0 Ready to start TLS\r\n")
+    after(c)
+
+
+def tls_stalls(c):
+    # The client's ClientHello is read; no ServerHello ever comes.
+    starttls_then(c, BadConn.drain)
+
+
+def tls_trickles(c):
+    # A TLS record header announcing a 16 KB handshake record, then its
+    # octets one every 0.2 s: the TLS library waits for the whole record.
+    def trickle(c):
+        c.send(b"\x16\x03\x03\x40\x00")
+        for _ in range(300):
+            c.send(b"\x00")
+            if c.peer.stopping.wait(0.2):
+                raise _Gone()
+        c.drain()
+    starttls_then(c, trickle)
+
+
 def unasked_reply(c):
     c.send(b"220 bad.test ESMTP\r\n220 and again\r\n")
     c.drain()
@@ -345,8 +373,12 @@ SCENARIOS = {
     "rst": (resets, r"reset by peer|connection closed by the server"),
     "unasked": (unasked_reply, r"a reply nobody asked for"),
     "nosyn": (None, r"connection timed out"),
+    "tlsstall": (tls_stalls, r"timeout"),
+    "tlstrickle": (tls_trickles, r"timeout"),
 }
-STALLERS = ("silent", "trickle", "noread", "nodot")
+# tls require: a TLS failure defers (opportunistic would retry in plaintext)
+TLS_REQUIRE = ("tlsstall", "tlstrickle")
+STALLERS = ("silent", "trickle", "noread", "nodot", "tlsstall", "tlstrickle")
 HUGE = ("hugegreet", "hugedot")
 
 
@@ -416,16 +448,20 @@ def test_bad_peers_defer_and_deliverd_stays_healthy(suite):
     peers = {n: BadPeer(n, script, rcvbuf=4096 if n == "noread" else 0)
              for n, (script, _) in SCENARIOS.items()}
     good = PeerSMTP(hostname="good.test")
+    ca = TestCA(suite)
+    crt, key = ca.server("fixed", ["127.0.0.1"])    # a literal route: its address is the name
     started = []
     try:
         for p in peers.values():
             started.append(p.start())
         good.start()
-        lines = ["remote-domain bp-%s.test route %s" % (n, p.route()) for n, p in peers.items()]
+        lines = ["remote-domain bp-%s.test route %s%s" % (
+            n, p.route(), " tls require" if n in TLS_REQUIRE else "") for n, p in peers.items()]
         lines.append("remote-domain good.test route %s" % good.route())
         start_outbound(suite, 25, lines=lines, conf={
             "outbound-timeout": "%ds" % TIMEOUT, "outbound-connect-timeout": "2s",
-            "retry-intervals": "1h 1h 1h 1h", "max-message-size": "8M"})
+            "retry-intervals": "1h 1h 1h 1h", "max-message-size": "8M",
+            "outbound-tls-ca-file": '"%s"' % ca.ca_pem})
 
         # A first delivery loads what deliverd loads once; then the baseline.
         qid0, tok0 = send_one(suite, "warm@good.test")
@@ -553,13 +589,15 @@ def test_bad_peers_defer_and_deliverd_stays_healthy(suite):
             peers[n].stop()
         goods = {}
         for n, p in peers.items():
-            goods[n] = PeerSMTP(port=p.port, hostname="fixed-%s.test" % n)
+            tls = {"cert": crt, "key": key} if n in TLS_REQUIRE else {}
+            goods[n] = PeerSMTP(port=p.port, hostname="fixed-%s.test" % n, **tls)
             started.append(goods[n].start())
         t2 = time.time()
         smtpq(suite, "retry", "all")
         for n, (qid, tok, rcpt) in sent.items():
             (m,) = goods[n].wait_messages(1, needle=tok.encode(), timeout=30)
             assert m.rcpts == [rcpt], (n, m.rcpts)
+            assert m.tls == (n in TLS_REQUIRE), (n, m.tls)
         suite.wait_queue_empty(15)
         suite.note("after the retry, %d messages delivered in %.1fs" % (len(sent),
                                                                        time.time() - t2))
