@@ -18,8 +18,9 @@
  *
  * Trust boundary: everything the server sends.  Replies are read line by
  * line from an input buffer capped by a watermark, through the bounded
- * parser of common/smtp_reply.c; text is cleaned before it is logged or
- * passed on.  A server that sends more replies than were asked for, or
+ * parser of common/smtp_reply.c, each reply within outbound-timeout of
+ * being awaited however slowly it trickles in; text is cleaned before it
+ * is logged or passed on.  A server that sends more replies than were asked for, or
  * plaintext behind its STARTTLS answer, is dropped.
  */
 #include <sys/types.h>
