@@ -339,6 +339,14 @@ def tls_trickles(c):
     starttls_then(c, trickle)
 
 
+def resets_in_data(c):
+    c.dialogue("354")
+    while c.received < 200000:         # some of the content, then RST
+        c.buf = b""
+        c._recv()
+    resets(c)
+
+
 def unasked_reply(c):
     c.send(b"220 bad.test ESMTP\r\n220 and again\r\n")
     c.drain()
@@ -371,6 +379,7 @@ SCENARIOS = {
     "garbage": (garbage_to_rcpt, r"malformed reply"),
     "close": (closes_at_once, r"connection closed by the server|reset"),
     "rst": (resets, r"reset by peer|connection closed by the server"),
+    "rstdata": (resets_in_data, r"reset by peer|broken pipe|connection closed by the server"),
     "unasked": (unasked_reply, r"a reply nobody asked for"),
     "nosyn": (None, r"connection timed out"),
     "tlsstall": (tls_stalls, r"timeout"),
@@ -378,6 +387,9 @@ SCENARIOS = {
 }
 # tls require: a TLS failure defers (opportunistic would retry in plaintext)
 TLS_REQUIRE = ("tlsstall", "tlstrickle")
+# These get a message of BIG_MESSAGE octets: the server stops reading,
+# or goes away, while deliverd still has content to write.
+BIG = ("noread", "drop354", "rstdata")
 STALLERS = ("silent", "trickle", "noread", "nodot", "tlsstall", "tlstrickle")
 HUGE = ("hugegreet", "hugedot")
 
@@ -476,7 +488,7 @@ def test_bad_peers_defer_and_deliverd_stays_healthy(suite):
             for n in names:
                 t_sent[n] = time.time()
                 rcpt = "user@bp-%s.test" % n
-                qid, tok = send_one(suite, rcpt, size=BIG_MESSAGE if n == "noread" else 0)
+                qid, tok = send_one(suite, rcpt, size=BIG_MESSAGE if n in BIG else 0)
                 sent[n] = (qid, tok, rcpt)
             suite.note("%d messages to bad servers submitted in %.1fs" % (
                 len(names), time.time() - t0))
