@@ -18,8 +18,9 @@
  *
  * Trust boundary: everything the server sends.  Replies are read line by
  * line from an input buffer capped by a watermark, through the bounded
- * parser of common/smtp_reply.c; text is cleaned before it is logged or
- * passed on.  A server that sends more replies than were asked for, or
+ * parser of common/smtp_reply.c, each reply within outbound-timeout of
+ * being awaited however slowly it trickles in; text is cleaned before it
+ * is logged or passed on.  A server that sends more replies than were asked for, or
  * plaintext behind its STARTTLS answer, is dropped.
  */
 #include <sys/types.h>
@@ -97,6 +98,7 @@ struct session {
 	enum state		 state;
 	struct dns_query	*dq;
 	struct event		*start_ev;
+	struct event		*reply_ev;	/* the deadline of the reply awaited */
 	struct mx_result	*mx;
 	size_t			 host_i, addr_i;
 	int			 plain_retry;	/* opportunistic TLS failed: again without */
@@ -138,6 +140,8 @@ static int	message_failed(struct session *, uint32_t, const char *, const char *
 static void	read_cb(struct bufferevent *, void *);
 static void	write_cb(struct bufferevent *, void *);
 static void	event_cb(struct bufferevent *, short, void *);
+static void	reply_deadline(struct session *);
+static void	reply_timeout_cb(evutil_socket_t, short, void *);
 
 /* ---- small helpers ---------------------------------------------------------- */
 
@@ -168,6 +172,7 @@ sendf(struct session *s, const char *fmt, ...)
 	va_end(ap);
 	evbuffer_add(bufferevent_get_output(s->bev), "\r\n", 2);
 	s->pending++;	/* every command line earns one reply */
+	reply_deadline(s);
 }
 
 /* The reply, escaped, for a log line. */
@@ -206,6 +211,8 @@ reply_enhanced(const struct session *s)
 static void
 close_conn(struct session *s)
 {
+	if (s->reply_ev)
+		evtimer_del(s->reply_ev);
 	if (s->connected) {
 		deliverd_stats.current--;
 		s->connected = 0;
@@ -237,6 +244,8 @@ session_free(struct session *s)
 	if (s->start_ev)
 		event_free(s->start_ev);
 	close_conn(s);
+	if (s->reply_ev)
+		event_free(s->reply_ev);
 	if (s->job)
 		pool_job_done(s->job);
 	free(s->mx);
@@ -397,10 +406,13 @@ session_start(struct dest *d, struct job *j)
 	s->route = j->route;
 	s->state = S_RESOLVE;
 	/* Started from the loop, never inside the pool's own bookkeeping. */
-	if ((s->start_ev = evtimer_new(env->base, start_cb, s)) == NULL ||
+	if ((s->reply_ev = evtimer_new(env->base, reply_timeout_cb, s)) == NULL ||
+	    (s->start_ev = evtimer_new(env->base, start_cb, s)) == NULL ||
 	    evtimer_add(s->start_ev, &tv) == -1) {
 		if (s->start_ev)
 			event_free(s->start_ev);
+		if (s->reply_ev)
+			event_free(s->reply_ev);
 		free(s);
 		goto fail;
 	}
@@ -854,6 +866,7 @@ start_bdat(struct session *s)
 	}
 	sendf(s, "BDAT %lld LAST", (long long)st.st_size);
 	s->pending--;	/* the reply comes once the chunk is sent */
+	reply_deadline(s);
 	data_stream_init_raw(&s->ds, s->job->fd);
 	s->state = S_BODY;
 	set_timeouts(s, 0);
@@ -976,6 +989,36 @@ on_dot(struct session *s)
 
 /* ---- dispatch of replies ---------------------------------------------------- */
 
+/*
+ * outbound-timeout bounds each reply as a whole, from the moment it is
+ * awaited: the idle timeout of the bufferevent alone would let a server
+ * that sends a byte now and then hold the connection for ever.
+ */
+static void
+reply_deadline(struct session *s)
+{
+	struct timeval tv = { env->conf->outbound_timeout, 0 };
+
+	if (s->pending == 0)
+		evtimer_del(s->reply_ev);
+	else if (!evtimer_pending(s->reply_ev, NULL))
+		evtimer_add(s->reply_ev, &tv);
+}
+
+static void
+reply_timeout_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct session *s = arg;
+
+	(void)fd;
+	(void)ev;
+	if (s->state == S_QUIT) {
+		session_free(s);
+		return;
+	}
+	(void)conn_lost(s, "timeout waiting for the server");
+}
+
 /* A whole reply arrived; -1 when the session is gone. */
 static int
 on_reply(struct session *s)
@@ -1094,8 +1137,11 @@ read_cb(struct bufferevent *bev, void *arg)
 		}
 		owed--;
 		s->pending--;
+		/* The next reply has a deadline of its own, from now. */
+		evtimer_del(s->reply_ev);
 		if (on_reply(s) == -1)
 			return;
+		reply_deadline(s);
 		smtp_reply_init(&s->reply);
 		/* tls_begin swapped the bufferevent; the socket's input is empty */
 		if (bev != s->bev)
@@ -1122,6 +1168,7 @@ write_cb(struct bufferevent *bev, void *arg)
 	}
 	if (r == 1) {
 		s->pending++;	/* the final "." */
+		reply_deadline(s);
 		s->state = S_DOT;
 		set_timeouts(s, 1);
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
@@ -1142,6 +1189,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 			deliverd_stats.connections++;
 			s->state = S_GREETING;
 			s->pending = 1;
+			reply_deadline(s);
 			set_timeouts(s, 1);
 		} else if (s->state == S_TLS)
 			tls_up(s);
