@@ -577,7 +577,7 @@ auth_input(struct session *s, struct evbuffer *in)
 		return AUTH_INPUT_WAIT;
 	if ((lf = memchr(p, '\n', n)) == NULL) {
 		if (n < AUTH_LINE_MAX + 2)
-			return AUTH_INPUT_WAIT;
+			return AUTH_INPUT_PARTIAL;
 		/* Too long: drop what we have, the rest up to LF is discarded. */
 		consumed = n;
 		s->discarding = 1;
