@@ -351,3 +351,203 @@ def test_slowloris_in_an_auth_exchange(suite):
         suite.note("AUTH response trickle: %r after %.1fs" % (got, took))
         assert got.startswith(b"421 4.4.2"), "an AUTH response trickled %.1fs: %r" % (took, got)
         assert took <= 6, took
+
+
+# ---- 3. pipelining without reading; a 1 MB line ------------------------------------
+
+N_PIPELINED = 10000
+
+
+class Pusher(threading.Thread):
+    """Sends `data` on `sock` (blocking) and counts what the kernel took."""
+
+    def __init__(self, sock, data):
+        super().__init__(daemon=True)
+        self.sock, self.data, self.sent, self.error = sock, data, 0, None
+
+    def run(self):
+        view = memoryview(self.data)
+        try:
+            while self.sent < len(self.data):
+                self.sent += self.sock.send(view[self.sent:self.sent + 65536])
+        except OSError as e:
+            self.error = e
+
+
+def small_buffer_client(suite):
+    """A client whose socket buffers are small (set before connect), so that
+    what smtpd cannot send stays in smtpd."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+    s.settimeout(20)
+    s.connect(("127.0.0.1", suite.port))
+    return s
+
+
+def replies(data):
+    """The reply codes of the (single-line) replies in `data`."""
+    return [int(l[:3]) for l in data.split(b"\r\n") if l[:3].isdigit() and l[3:4] == b" "]
+
+
+@options(timeout=90)
+def test_pipelining_10000_commands_without_reading(suite):
+    pid = suite.daemon_pids()["smtpd"]
+    asan = sanitized(pid)
+    with suite.raw() as c:          # warm up
+        c.expect("EHLO client.example.net", 250)
+    time.sleep(0.2)
+    rss0 = memory(pid)[0]
+    s = small_buffer_client(suite)
+    try:
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"220 ")
+        # 10,000 NOOPs with a 500-octet argument (5 MB), then a transaction
+        # of 10,000 RCPTs (max-recipients is 100: 9,900 are refused), then QUIT.
+        noop = b"NOOP " + b"n" * 494 + b"\r\n"
+        data = (b"EHLO client.example.net\r\n" + noop * N_PIPELINED +
+                b"MAIL FROM:<pipe@example.net>\r\n" +
+                b"".join(b"RCPT TO:<r%d@%s>\r\n" % (i, DOMAIN.encode())
+                         for i in range(N_PIPELINED)) + b"RSET\r\nQUIT\r\n")
+        pusher = Pusher(s, data)
+        t0 = time.monotonic()
+        pusher.start()
+        # Read nothing for a while: smtpd must stop reading, not buffer 5 MB.
+        peak, last, stalled_since = rss0, -1, None
+        while time.monotonic() - t0 < 20:
+            peak = max(peak, memory(pid)[0])
+            if pusher.sent == last:
+                stalled_since = stalled_since or time.monotonic()
+                if time.monotonic() - stalled_since > 1.5:
+                    break
+            else:
+                last, stalled_since = pusher.sent, None
+            if not pusher.is_alive():
+                break
+            time.sleep(0.1)
+        pushed = pusher.sent
+        # The replies (about 450 KB) may all fit in the kernel's send buffer
+        # of smtpd's socket (up to tcp_wmem's 4 MB): then smtpd reads on, and
+        # only its memory shows whether it keeps what it reads.
+        suite.note("client not reading: it got %d of %d octets in before being held up; "
+                   "smtpd Rss %d -> peak %d KiB (+%d KiB)%s" % (
+                       pushed, len(data), rss0, peak, peak - rss0,
+                       " under ASan" if asan else ""))
+        # Now read everything: every command has its reply, then 221 and EOF.
+        t1 = time.monotonic()
+        got, closed = b"", False
+        s.settimeout(20)
+        while time.monotonic() - t1 < 40:
+            chunk = s.recv(65536)
+            if not chunk:
+                closed = True
+                break
+            got += chunk
+        pusher.join(10)
+        took = time.monotonic() - t1
+    finally:
+        s.close()
+    codes = replies(got)
+    tally = {}
+    for code in codes:
+        tally[code] = tally.get(code, 0) + 1
+    suite.note("%d replies read in %.1fs after the client began reading: %r" % (
+        len(codes), took, tally))
+    assert closed and pusher.error is None, "session did not end with QUIT: %r" % got[-200:]
+    # EHLO (multi-line, counted once by its last line) + 10,000 NOOP + MAIL
+    # + 100 RCPT 250 + RSET + 9,900 RCPT 452, then 221.
+    assert tally.get(250) == 1 + N_PIPELINED + 1 + 100 + 1, tally
+    assert tally.get(452) == N_PIPELINED - 100, tally
+    assert codes[-1] == 221, codes[-5:]
+    if not asan:
+        assert peak - rss0 < 4096, "smtpd grew by %d KiB while the client did not read" \
+            % (peak - rss0)
+    assert suite.daemon_pids()["smtpd"] == pid, "smtpd was restarted"
+
+
+def test_pipelined_help_replies_stop_smtpd_reading(suite):
+    # HELP: 6 octets in, about 120 out.  200,000 of them (1.2 MB) owe 24 MB
+    # of replies, far over what the kernel holds: smtpd must stop reading
+    # while the client does not read, and keep at most OUTPUT_HIGH unsent.
+    n = 200000
+    pid = suite.daemon_pids()["smtpd"]
+    asan = sanitized(pid)
+    with suite.raw() as c:
+        c.expect("EHLO client.example.net", 250)
+    time.sleep(0.2)
+    rss0 = memory(pid)[0]
+    s = small_buffer_client(suite)
+    try:
+        assert s.recv(4096).startswith(b"220 ")
+        data = b"HELP\r\n" * n + b"QUIT\r\n"
+        pusher = Pusher(s, data)
+        t0 = time.monotonic()
+        pusher.start()
+        peak, last, stalled_since = rss0, -1, None
+        while time.monotonic() - t0 < 20 and pusher.is_alive():
+            peak = max(peak, memory(pid)[0])
+            if pusher.sent != last:
+                last, stalled_since = pusher.sent, None
+            elif stalled_since is None:
+                stalled_since = time.monotonic()
+            elif time.monotonic() - stalled_since > 1.5:
+                break
+            time.sleep(0.1)
+        pushed = pusher.sent
+        suite.note("HELP x %d unread: %d of %d octets got in before smtpd stopped reading; "
+                   "smtpd Rss %d -> peak %d KiB%s" % (n, pushed, len(data), rss0, peak,
+                                                     " under ASan" if asan else ""))
+        assert pushed < len(data), "smtpd read all %d octets while %d replies went unread" \
+            % (len(data), n)
+        t1 = time.monotonic()
+        total, closed, tail = 0, False, b""
+        s.settimeout(20)
+        while time.monotonic() - t1 < 40:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                closed = True
+                break
+            total += len(chunk)
+            tail = (tail + chunk)[-200:]
+        pusher.join(10)
+        suite.note("then %d octets of replies read in %.1fs" % (total, time.monotonic() - t1))
+    finally:
+        s.close()
+    assert closed and tail.endswith(b"\r\n") and b"\r\n221 " in tail, tail
+    per = len(b"214-2.0.0 Commands supported:\r\n"
+              b"214-2.0.0   HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP ETRN\r\n"
+              b"214 2.0.0 See RFC 5321\r\n")
+    assert total > n * per, "%d octets of replies for %d HELP (%d each)" % (total, n, per)
+    if not asan:
+        assert peak - rss0 < 4096, "smtpd grew by %d KiB" % (peak - rss0)
+
+
+def test_a_1mb_command_line(suite):
+    pid = suite.daemon_pids()["smtpd"]
+    asan = sanitized(pid)
+    with suite.raw() as c:
+        c.expect("EHLO client.example.net", 250)
+    time.sleep(0.2)
+    rss0 = memory(pid)[0]
+    with suite.raw(timeout=20) as c:
+        c.expect("EHLO client.example.net", 250)
+        line = b"MAIL FROM:<" + b"a" * (1024 * 1024)
+        pusher = Pusher(c.sock, line)
+        t0 = time.monotonic()
+        pusher.start()
+        code, text = c.reply()          # answered before the line ends
+        took = time.monotonic() - t0
+        pusher.join(20)
+        peak = memory(pid)[0]
+        assert not pusher.is_alive() and pusher.error is None, pusher.error
+        suite.note("1 MB without CRLF: %r after %.2fs; smtpd Rss %d -> %d KiB%s" % (
+            text, took, rss0, peak, " under ASan" if asan else ""))
+        assert code == 500 and "5.5.2" in text and "Line too long" in text, text
+        # The end of the line ends the discarding; exactly one reply for it.
+        c.send(b"@example.net>\r\nNOOP\r\n")
+        code, text = c.reply()
+        assert code == 250, "the NOOP after the 1 MB line: %r" % text
+        c.expect("MAIL FROM:<ok@example.net>", 250)
+        c.expect("QUIT", 221)
+    if not asan:
+        assert peak - rss0 < 2048, "smtpd grew by %d KiB for one line" % (peak - rss0)
