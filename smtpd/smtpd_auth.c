@@ -334,6 +334,19 @@ auth_result(struct ipc_msg *msg)
 		exchange_end(a);
 		return bad;
 	}
+	/*
+	 * Guesses sent at once on parallel connections all pass the check at
+	 * AUTH: once the address is blocked, the rest get no verdict.
+	 */
+	if (auth_blocked(s)) {
+		exchange_end(a);
+		log_info("session=%08x client=%s status=refused reason=auth-failures",
+		    s->id, s->addr);
+		session_reply(s, "421 4.7.0 %s Too many authentication failures, "
+		    "closing connection", env->conf->hostname);
+		session_end(s);
+		return bad;
+	}
 	switch (r) {
 	case AUTH_RESULT_OK:
 		strlcpy(s->auth_user, a->user, sizeof(s->auth_user));

@@ -551,3 +551,71 @@ def test_a_1mb_command_line(suite):
         c.expect("QUIT", 221)
     if not asan:
         assert peak - rss0 < 2048, "smtpd grew by %d KiB for one line" % (peak - rss0)
+
+
+# ---- 4. AUTH guessing over many connections ------------------------------------------
+#
+# test_auth.py shows the delay before each 535, the 421 after
+# auth-max-failures on one connection and at the next connect.  New here:
+# guesses spread over connections (each closed before its 535 comes, as a
+# guesser that reads success from the quick 235 would do) add up all the
+# same; and guesses made at once on parallel connections get no more
+# answers than auth-max-failures.
+
+@options(start=False, timeout=60)
+def test_auth_guesses_over_reconnects_add_up(suite):
+    configure(suite, users={"carol": USERS["carol"]},
+              conf={"auth-failure-delay": "3s", "auth-max-failures": "3"})
+    for i in range(3):
+        with suite.raw(timeout=10) as c:
+            assert c.banner[0] == 220, "connection %d: %r" % (i + 1, c.banner)
+            c.expect("EHLO client.example.net", 250)
+            c.send("AUTH PLAIN %s\r\n" % plain("carol", "guess%d" % i))
+            # No answer yet (the 535 waits 3s): hang up and try again.
+            data, closed = read_reply_until(c.sock, time.monotonic() + 0.7)
+            assert data == b"" and not closed, "answer before the delay: %r" % data
+    # The failure was counted although nobody waited for its 535.
+    def blocked():
+        c = suite.raw(greet=False)
+        try:
+            code, text = c.reply()
+            return (code, text) if code == 421 else None
+        finally:
+            c.close()
+    code, text = wait_for(blocked, 5, "the 4th connection to be refused")
+    assert "4.7.0" in text, text
+    log = suite.log_text()
+    assert "status=auth-blocked failures=3" in log, "block not logged"
+    suite.note("3 guesses on 3 connections, each closed before its 535: the next "
+               "connection gets %r" % text)
+
+
+@options(start=False, timeout=60)
+def test_parallel_auth_guesses_get_at_most_max_failures_answers(suite):
+    configure(suite, users={"carol": USERS["carol"]},
+              conf={"auth-failure-delay": "1s", "auth-max-failures": "3"})
+    conns = []
+    try:
+        for i in range(10):
+            c = suite.raw(timeout=15)
+            c.expect("EHLO client.example.net", 250)
+            conns.append(c)
+        # Every guess goes out before any answer can have come back.
+        for i, c in enumerate(conns):
+            c.send("AUTH PLAIN %s\r\n" % plain("carol", "parallel%d" % i))
+        codes = []
+        for c in conns:
+            try:
+                codes.append(c.reply()[0])
+            except (ConnectionError, OSError) as e:
+                codes.append(type(e).__name__)
+    finally:
+        for c in conns:
+            c.close()
+    tally = {}
+    for code in codes:
+        tally[code] = tally.get(code, 0) + 1
+    suite.note("10 guesses at once from one address, auth-max-failures 3: %r" % tally)
+    assert tally.get(535, 0) <= 3, "%d guesses answered 535 (a verdict) with " \
+        "auth-max-failures 3: %r" % (tally.get(535, 0), tally)
+    assert tally.get(421, 0) >= 7, tally
