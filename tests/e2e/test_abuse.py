@@ -619,3 +619,129 @@ def test_parallel_auth_guesses_get_at_most_max_failures_answers(suite):
     assert tally.get(535, 0) <= 3, "%d guesses answered 535 (a verdict) with " \
         "auth-max-failures 3: %r" % (tally.get(535, 0), tally)
     assert tally.get(421, 0) >= 7, tally
+
+
+# ---- 5. the open-relay matrix: the cells test_access.py does not have ---------------
+#
+# test_access.py::test_relay_matrix: relay client / other client x no AUTH /
+# AUTH x local, alias, postmaster, remote, relay-domain (and its
+# sub-domain and case cells).  Added here: a failed AUTH, a remote-domain
+# with and without allow-relay, and the address forms that have opened
+# relays elsewhere.  From a client that may not relay, nothing may be
+# accepted for anywhere but here; what is accepted for here must be
+# delivered to Drop/, with nothing left in Queue/ for the outside.
+
+RELAY_CLIENT, OTHER_CLIENT = "127.0.0.2", "127.0.0.3"
+R = "remote.example.org"
+# kind: "local" accepted from all; "relay" (a relay-domain or allow-relay
+# remote-domain) accepted from all; "remote" accepted only from a client
+# that may relay; "here?" must be local if accepted (accepted or refused);
+# "bad" refused from everybody.
+TRICKY = [
+    ("local, other case", "bob@EXAMPLE.Test", "local"),
+    ("postmaster, other case", "PostMaster", "local"),
+    ("postmaster@local", "postmaster@" + DOMAIN, "local"),
+    ("postmaster@remote", "postmaster@" + R, "remote"),
+    ("sub-domain of the local domain", "x@sub." + DOMAIN, "remote"),
+    ("remote-domain allow-relay", "x@open.example.org", "relay"),
+    ("remote-domain without allow-relay", "x@held.example.org", "remote"),
+    ("source route: local hop, remote mailbox", "@%s:x@%s" % (DOMAIN, R), "remote"),
+    ("source route: two hops", "@%s,@%s:x@%s" % (DOMAIN, ALIAS, R), "remote"),
+    ("source route: remote hop, local mailbox", "@%s:bob@%s" % (R, DOMAIN), "here?"),
+    ("percent hack", "x%%%s@%s" % (R, DOMAIN), "here?"),
+    ("percent hack, two", "x%%%s%%%s@%s" % (R, ALIAS, DOMAIN), "here?"),
+    ("percent hack without a domain", "x%%%s" % R, "bad"),
+    ("quoted local part with @, local", '"x@%s"@%s' % (R, DOMAIN), "here?"),
+    ("quoted local part with @, remote", '"bob@%s"@%s' % (DOMAIN, R), "remote"),
+    ("quoted local part with %", '"x%%%s"@%s' % (R, DOMAIN), "here?"),
+    ("bang path at the local domain", "%s!x@%s" % (R, DOMAIN), "here?"),
+    ("bang path alone", "%s!x" % R, "bad"),
+    ("two @", "x@%s@%s" % (R, DOMAIN), "remote"),
+    ("escaped @ unquoted", "x\\@%s@%s" % (R, DOMAIN), "here?"),
+    ("trailing dot, remote", "x@%s." % R, "remote"),
+    ("trailing dot, local", "bob@%s." % DOMAIN, "here?"),
+    ("trailing dots, local", "bob@%s.." % DOMAIN, "bad"),
+    ("address literal, loopback", "x@[127.0.0.1]", "remote"),
+    ("address literal, other", "x@[192.0.2.1]", "remote"),
+    ("address literal, IPv6", "x@[IPv6:::1]", "remote"),
+    ("localhost", "x@localhost", "remote"),
+    ("empty", "", "bad"),
+    ("route alone", "@%s:" % R, "bad"),
+    ("local part alone", "bob", "bad"),
+    ("domain alone", "@" + R, "bad"),
+]
+AUTH_STATES = ("none", "failed", "authenticated")
+
+
+def relay_session(suite, client, auth):
+    c = RawSMTPFrom(suite.port, client)
+    assert c.banner[0] == 220, c.banner
+    c.expect("EHLO client.example.net", 250)
+    if auth == "authenticated":
+        c.expect("AUTH PLAIN " + plain("carol", USERS["carol"][1]), 235)
+    elif auth == "failed":
+        c.expect("AUTH PLAIN " + plain("carol", "not the password"), 535)
+    c.expect("MAIL FROM:<a@example.net>", 250)
+    return c
+
+
+@options(start=False, timeout=60)
+def test_relay_matrix_hard_cells(suite):
+    table = os.path.join(suite.dir, "passwd")
+    write_table(table, {"carol": USERS["carol"]})
+    suite.write_config({"listen": "on 127.0.0.1 port %d auth-plaintext" % suite.port,
+                        "auth-table": '"%s"' % table, "auth-failure-delay": "0",
+                        "auth-max-failures": "0"})
+    append_config(suite, ["relay allow %s" % RELAY_CLIENT,
+                          "relay-domain partner.example.org",
+                          "remote-domain open.example.org allow-relay",
+                          "remote-domain held.example.org"])
+    suite.start()
+    failures, table_out, accepted_here = [], [], []
+    basic = [("remote", "x@" + R, "remote"), ("relay-domain", "x@partner.example.org",
+                                               "relay"), ("local", "bob@" + DOMAIN, "local")]
+    for client, auth in itertools.product((RELAY_CLIENT, OTHER_CLIENT), AUTH_STATES):
+        may_relay = client == RELAY_CLIENT or auth == "authenticated"
+        with relay_session(suite, client, auth) as c:
+            for name, rcpt, kind in (basic if auth == "failed" else []) + TRICKY:
+                code, text = c.cmd("RCPT TO:<%s>" % rcpt)
+                table_out.append("%s auth=%s %s <%s>: %d" % (client, auth, name, rcpt, code))
+                ok = {"local": code == 250, "relay": code == 250,
+                      "remote": code == 250 if may_relay else 500 <= code < 600,
+                      "here?": code == 250 or 500 <= code < 600,
+                      "bad": 500 <= code < 600}[kind]
+                if kind == "remote" and may_relay and name != "remote":
+                    ok = code == 250 or 500 <= code < 600   # either way: no open relay
+                if not ok:
+                    failures.append("client %s auth=%s %s <%s> (%s): got %r" % (
+                        client, auth, name, rcpt, kind, text))
+                if code == 250 and not may_relay and kind == "here?":
+                    accepted_here.append(rcpt)
+            c.expect("QUIT", 221)
+    suite.note_verbose("\n        ".join(t for t in table_out if OTHER_CLIENT in t and "auth=none" in t))
+    suite.note("%d cells; accepted as local from a client that may not relay: %s" % (
+        len(table_out), sorted(set(accepted_here))))
+    assert not failures, "\n".join(failures)
+    # What the non-relaying client had accepted stays here: all of it lands
+    # in Drop/ and nothing waits in Queue/ for a remote host.
+    log = suite.log_text()
+    relayed = [l for l in log.splitlines() if "client=%s status=relay " % OTHER_CLIENT in l]
+    wrong = [l for l in relayed if "relay-domain=" not in l and "remote-domain=" not in l
+             and "authenticated" not in l]
+    assert not wrong, "the other client relayed:\n" + "\n".join(wrong)
+    here = sorted(set(accepted_here))
+    if here:
+        with relay_session(suite, OTHER_CLIENT, "none") as c:
+            for rcpt in here:
+                c.expect("RCPT TO:<%s>" % rcpt, 250)
+            c.expect("DATA", 354)
+            c.send(b"Subject: tricky\r\n\r\nrelay matrix marker\r\n.\r\n")
+            code, text = c.reply()
+            assert code == 250, text
+            c.expect("QUIT", 221)
+        found = wait_for(lambda: suite.find_drop_containing(b"relay matrix marker"), 10,
+                         "the message to the tricky local recipients in Drop/")
+        got = sorted(r for m in found for r in m.receivers)
+        suite.note("delivered to Drop/ for: %s" % got)
+        assert len(got) == len(here), "recipients %r, delivered for %r" % (here, got)
+        suite.wait_queue_empty()
