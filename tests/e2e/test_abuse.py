@@ -1,6 +1,7 @@
 """
 test_abuse.py - abuse of the inbound listener (issue 7): thousands of
-concurrent connections, slowloris clients, a client that pipelines
+concurrent connections, slowloris clients (in a command line, an AUTH
+exchange, BDAT and a TLS handshake), a client that pipelines
 thousands of commands without reading, a 1 MB command line, AUTH guessing
 spread over connections, and the open-relay cells test_access.py's matrix
 does not have (failed AUTH; source routes, the percent hack, quoted local
@@ -23,8 +24,8 @@ import socket
 import threading
 import time
 
-from mailroot_suite import (ALIAS, DOMAIN, RawSMTPFrom, Skip, append_config, options,
-                            wait_for)
+from mailroot_suite import (ALIAS, DOMAIN, RawSMTPFrom, Skip, append_config, free_port,
+                            options, wait_for)
 from test_auth import USERS, configure, plain, write_table
 
 N_CONNECTIONS = 5000
@@ -745,3 +746,23 @@ def test_relay_matrix_hard_cells(suite):
         suite.note("delivered to Drop/ for: %s" % got)
         assert len(got) == len(here), "recipients %r, delivered for %r" % (here, got)
         suite.wait_queue_empty()
+
+
+# ---- slowloris in a TLS handshake ----------------------------------------------------
+
+@options(start=False, timeout=60)
+def test_slowloris_in_a_tls_handshake(suite):
+    from test_tls import PKI, tls_config
+    pki = PKI(suite)
+    pki.server("mx")
+    sport = free_port()
+    tls_config(suite, pki, [(sport, "smtps")], conf={"idle-timeout": "2s"})
+    suite.start()
+    # A ClientHello record header announcing 512 octets, then one octet of
+    # it every 0.5s: the handshake never completes, octets keep arriving.
+    with socket.create_connection(("127.0.0.1", sport), timeout=15) as sock:
+        sock.sendall(b"\x16\x03\x01\x02\x00")
+        took, got, sent = trickle(sock, b"\x01" + b"\x00" * 511, 0.5, 15)
+    suite.note("TLS handshake trickled: connection ended after %.1fs and %d octets (%r)" % (
+        took, sent, got[:60]))
+    assert took <= 8, "a handshake trickled for %.1fs was not cut off" % took
