@@ -766,3 +766,34 @@ def test_slowloris_in_a_tls_handshake(suite):
     suite.note("TLS handshake trickled: connection ended after %.1fs and %d octets (%r)" % (
         took, sent, got[:60]))
     assert took <= 8, "a handshake trickled for %.1fs was not cut off" % took
+
+
+@options(start=False, timeout=60)
+def test_auth_guesses_hung_up_at_once_still_count(suite):
+    # A guesser that closes right after its guess never waits for the
+    # verdict; the password check still costs the supervisor its hashing,
+    # and must count against the address.
+    configure(suite, users={"alice": USERS["alice"]},
+              conf={"auth-failure-delay": "0", "auth-max-failures": "3"})
+    sent = 0
+    t0 = time.monotonic()
+    for i in range(10):
+        c = suite.raw(timeout=10)
+        if c.banner[0] != 220:
+            c.close()
+            break
+        c.expect("EHLO client.example.net", 250)
+        c.send("AUTH PLAIN %s\r\n" % plain("alice", "hangup%d" % i))
+        c.close()
+        sent += 1
+        time.sleep(0.2)
+    suite.note("guesses sent before a connection was refused: %d in %.1fs" % (
+        sent, time.monotonic() - t0))
+    def refused():
+        c = suite.raw(greet=False)
+        try:
+            return c.reply()[0] == 421
+        finally:
+            c.close()
+    wait_for(refused, 5, "a connection to be refused after the guesses")
+    assert sent <= 4, "%d guesses made with auth-max-failures 3" % sent
