@@ -3,7 +3,8 @@ test_abuse.py - abuse of the inbound listener (issue 7): thousands of
 concurrent connections, slowloris clients (in a command line, an AUTH
 exchange, BDAT and a TLS handshake), a client that pipelines
 thousands of commands without reading, a 1 MB command line, AUTH guessing
-spread over connections, and the open-relay cells test_access.py's matrix
+spread over connections (one after another, at once, or hanging up before
+the verdict), and the open-relay cells test_access.py's matrix
 does not have (failed AUTH; source routes, the percent hack, quoted local
 parts, bang paths, trailing dots, address literals, empty paths).
 
