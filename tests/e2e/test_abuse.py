@@ -128,7 +128,7 @@ def read_reply_until(sock, deadline):
 
 # ---- 1. thousands of concurrent connections ----------------------------------------
 
-@options(start=False, timeout=120)
+@options(start=False, timeout=150)
 def test_5000_concurrent_connections(suite):
     want = N_CONNECTIONS
     old, have = raise_nofile(want + 512)
