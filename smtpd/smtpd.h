@@ -96,6 +96,7 @@ struct session {
 	int			 counted;	/* limit_conn_enter() counted it */
 	int			 data_phase;	/* the data timeouts apply */
 	struct event		*data_ev;	/* the whole DATA/BDAT phase */
+	struct event		*line_ev;	/* a command line begun: command-timeout */
 	uint64_t		 session_data;	/* message octets in this connection */
 	int64_t			 since;		/* connected at (time(3)) */
 	/* extensions of the transaction: SMTPUTF8, BODY, CHUNKING */
@@ -172,7 +173,8 @@ void	session_end(struct session *);
 int	session_kill(struct session *);
 
 /* smtpd_auth.c: SMTP AUTH (RFC 4954) with PLAIN and LOGIN */
-enum auth_input { AUTH_INPUT_NONE, AUTH_INPUT_WAIT, AUTH_INPUT_DONE };
+/* NONE: no exchange on; WAIT: on mailrootd or the delay; PARTIAL: half a line in. */
+enum auth_input { AUTH_INPUT_NONE, AUTH_INPUT_WAIT, AUTH_INPUT_PARTIAL, AUTH_INPUT_DONE };
 /* The listener a session came in on, or NULL after a reload dropped it. */
 const struct listener_conf *auth_listener(const struct session *);
 /* 1 when the session was secured with TLS (wired by the TLS module). */

@@ -261,12 +261,11 @@ delay_cb(evutil_socket_t fd, short ev, void *arg)
 	session_resume(s);
 }
 
-/* A failed attempt: counted, logged, and answered 535 after the delay. */
+/* Count and log a failed attempt. */
 static void
-auth_fail(struct session *s, const char *why)
+fail_count(struct session *s, const char *why)
 {
 	struct auth_session *a = s->auth;
-	struct timeval tv = { env->conf->auth_failure_delay, 0 };
 	char esc[AUTH_USER_MAX * 4 + 1];
 	uint32_t n;
 
@@ -278,6 +277,16 @@ auth_fail(struct session *s, const char *why)
 	if (env->conf->auth_max_failures && n == env->conf->auth_max_failures)
 		log_info("session=%08x client=%s status=auth-blocked failures=%u "
 		    "window=%ds", s->id, s->addr, n, AUTH_FAILURE_WINDOW);
+}
+
+/* A failed attempt: counted, logged, and answered 535 after the delay. */
+static void
+auth_fail(struct session *s, const char *why)
+{
+	struct auth_session *a = s->auth;
+	struct timeval tv = { env->conf->auth_failure_delay, 0 };
+
+	fail_count(s, why);
 	if (tv.tv_sec == 0) {
 		exchange_end(a);
 		session_reply(s, "535 5.7.8 Authentication credentials invalid");
@@ -332,6 +341,19 @@ auth_result(struct ipc_msg *msg)
 	}
 	if (s->state == S_CLOSING) {
 		exchange_end(a);
+		return bad;
+	}
+	/*
+	 * Guesses sent at once on parallel connections all pass the check at
+	 * AUTH: once the address is blocked, the rest get no verdict.
+	 */
+	if (auth_blocked(s)) {
+		exchange_end(a);
+		log_info("session=%08x client=%s status=refused reason=auth-failures",
+		    s->id, s->addr);
+		session_reply(s, "421 4.7.0 %s Too many authentication failures, "
+		    "closing connection", env->conf->hostname);
+		session_end(s);
 		return bad;
 	}
 	switch (r) {
@@ -577,7 +599,7 @@ auth_input(struct session *s, struct evbuffer *in)
 		return AUTH_INPUT_WAIT;
 	if ((lf = memchr(p, '\n', n)) == NULL) {
 		if (n < AUTH_LINE_MAX + 2)
-			return AUTH_INPUT_WAIT;
+			return AUTH_INPUT_PARTIAL;
 		/* Too long: drop what we have, the rest up to LF is discarded. */
 		consumed = n;
 		s->discarding = 1;
@@ -608,6 +630,12 @@ auth_session_free(struct session *s)
 
 	if (a == NULL)
 		return;
+	/*
+	 * Gone before the verdict: a failure, or a guesser that hangs up at
+	 * once would have passwords checked without end, never counted.
+	 */
+	if (a->step == STEP_CHECKING)
+		fail_count(s, "disconnected");
 	event_free(a->delay_ev);
 	explicit_bzero(a, sizeof(*a));
 	free(a);

@@ -183,6 +183,53 @@ data_phase_end(struct session *s)
 }
 
 /*
+ * command-timeout counts from a command line's first octet, not from the
+ * last one: the read timer alone restarts with every octet, and a client
+ * sending one a second (slowloris) would hold the session for ever.  The
+ * line timer runs while half a line (or the rest of an over-long one) is
+ * in, and stops when the line ends.
+ */
+static void event_cb(struct bufferevent *, short, void *);
+
+static void
+line_timeout_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct session *s = arg;
+
+	(void)fd;
+	(void)ev;
+	if (s->state == S_CLOSING || s->waiting || s->data_phase || s->tls == TLS_HANDSHAKE)
+		return;
+	/* The read timer's own end: 421 Command timeout, logged, closed. */
+	event_cb(s->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, s);
+}
+
+/* Half a command line is in: start its clock, unless it runs already. */
+static void
+line_timer_start(struct session *s)
+{
+	const struct config *c = env->conf;
+	struct timeval tv = { DENIED_TIMEOUT, 0 };
+
+	if (s->state != S_DENIED)
+		tv.tv_sec = c->command_timeout < c->idle_timeout ? c->command_timeout :
+		    c->idle_timeout;
+	if (s->line_ev == NULL &&
+	    (s->line_ev = evtimer_new(env->base, line_timeout_cb, s)) == NULL)
+		return;
+	if (!evtimer_pending(s->line_ev, NULL))
+		evtimer_add(s->line_ev, &tv);
+}
+
+/* A whole line has come in. */
+static void
+line_timer_stop(struct session *s)
+{
+	if (s->line_ev != NULL)
+		evtimer_del(s->line_ev);
+}
+
+/*
  * The most octets to store for the next message: max-message-size, or less
  * when max-session-size leaves less (the verdict compares the counts, this
  * only bounds what is written).
@@ -1156,15 +1203,18 @@ session_process(struct session *s)
 	struct evbuffer_ptr pos;
 	unsigned char *p;
 	size_t avail, linelen, consumed;
-	int r;
+	int r, partial = 0;
 
 	while (s->state != S_CLOSING && !s->waiting &&
 	    evbuffer_get_length(out) < OUTPUT_HIGH &&
 	    (avail = evbuffer_get_length(in)) > 0) {
 		/* An AUTH exchange reads its own lines (smtpd_auth.c). */
 		if (s->auth != NULL && (r = auth_input(s, in)) != AUTH_INPUT_NONE) {
-			if (r == AUTH_INPUT_WAIT || s->state == S_CLOSING)
+			if (r == AUTH_INPUT_PARTIAL)
+				partial = 1;
+			if (r != AUTH_INPUT_DONE || s->state == S_CLOSING)
 				break;
+			line_timer_stop(s);
 			continue;
 		}
 		if (s->chunk_left > 0) {
@@ -1186,10 +1236,12 @@ session_process(struct session *s)
 			pos = evbuffer_search(in, "\n", 1, NULL);
 			if (pos.pos == -1) {
 				evbuffer_drain(in, avail);
+				partial = 1;
 				break;
 			}
 			evbuffer_drain(in, (size_t)pos.pos + 1);
 			s->discarding = 0;
+			line_timer_stop(s);
 			continue;
 		}
 		if (avail > SMTP_LINE_MAX + 1)
@@ -1197,13 +1249,16 @@ session_process(struct session *s)
 		if ((p = evbuffer_pullup(in, (ssize_t)avail)) == NULL)
 			break;
 		r = smtp_line_next((const char *)p, avail, &linelen, &consumed);
-		if (r == 0)
+		if (r == 0) {
+			partial = 1;
 			break;
+		}
 		if (r == -1) {
 			reply(s, "500 5.5.2 Line too long (at most %d octets)", SMTP_LINE_MAX);
 			s->discarding = 1;
 			continue;
 		}
+		line_timer_stop(s);
 		s->bytes_in += consumed;
 		s->commands++;
 		w3c_command(s, (const char *)p, linelen, consumed);
@@ -1213,6 +1268,8 @@ session_process(struct session *s)
 			return;
 		evbuffer_drain(in, consumed);
 	}
+	if (partial)
+		line_timer_start(s);
 }
 
 /* ---- libevent callbacks ------------------------------------------------------------- */
@@ -1562,6 +1619,8 @@ session_free(struct session *s)
 		limit_conn_leave(s->addr);
 	if (s->data_ev != NULL)
 		event_free(s->data_ev);
+	if (s->line_ev != NULL)
+		event_free(s->line_ev);
 	if (s->etrn_ev != NULL)
 		event_free(s->etrn_ev);
 	if (s->tls != TLS_OFF)
