@@ -160,7 +160,7 @@ void	ops_request(struct ipc *parent, struct ipc_msg *);
 int	drop_deliver(const char *id, const char *sender, const char *const *rcpts,
 	    size_t nrcpts, int content_fd, char *why, size_t whysz);
 int	drop_write(const char *id, const char *sender, const char *const *rcpts,
-	    size_t nrcpts, int content_fd, int *fdp, char *why, size_t whysz);
+	    size_t nrcpts, int content_fd, int fresh, int *fdp, char *why, size_t whysz);
 int	drop_commit(const char *id, int fd, int synced, char *why, size_t whysz);
 /* Copy at most `limit` octets of `in` (from offset 0) to the end of `out`. */
 int	copy_content(int in, int out, uint64_t limit, int *truncated);

@@ -18,6 +18,8 @@
 #include <unistd.h>
 #include <event2/buffer.h>
 
+#include "config.h"
+#include "daemon.h"
 #include "log.h"
 #include "queued.h"
 #include "util.h"
@@ -69,13 +71,15 @@ limited:
 }
 
 /*
- * Write Drop/.<id>.tmp for these recipients and start its writeback; the
- * caller makes it durable with drop_commit().  Returns the open descriptor,
- * 0 (*fdp = -1) when Drop/<id>.eml is there already, or -1 with why.
+ * Write Drop/.<id>.tmp for these recipients and start its writeback (unless
+ * the caller syncs the filesystem); the caller makes it durable with
+ * drop_commit().  Returns 1 with the open descriptor, 0 (*fdp = -1) when
+ * Drop/<id>.eml is there already, or -1 with why.  A message just committed
+ * (fresh) cannot be in Drop/ yet: no need to look.
  */
 int
 drop_write(const char *id, const char *sender, const char *const *rcpts,
-    size_t nrcpts, int content_fd, int *fdp, char *why, size_t whysz)
+    size_t nrcpts, int content_fd, int fresh, int *fdp, char *why, size_t whysz)
 {
 	char name[QUEUEID_LEN + 8], tmp[QUEUEID_LEN + 8];
 	struct evbuffer *hdr;
@@ -86,7 +90,7 @@ drop_write(const char *id, const char *sender, const char *const *rcpts,
 	snprintf(name, sizeof(name), "%s.eml", id);
 	snprintf(tmp, sizeof(tmp), ".%s.tmp", id);
 	/* Delivered before a crash, with the queue not yet told: not twice. */
-	if (faccessat(qdirs.drop, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+	if (!fresh && faccessat(qdirs.drop, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
 		log_debug("%s: Drop/%s already there", id, name);
 		return 0;
 	}
@@ -107,7 +111,8 @@ drop_write(const char *id, const char *sender, const char *const *rcpts,
 	if (copy_content(content_fd, fd, UINT64_MAX, &trunc) == -1)
 		goto fail_unlink;
 	/* Start writing now: the fsync of a whole batch then costs one journal commit. */
-	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	if (!env->conf->commit_syncfs)
+		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	evbuffer_free(hdr);
 	*fdp = fd;
 	return 1;
@@ -156,7 +161,7 @@ drop_deliver(const char *id, const char *sender, const char *const *rcpts,
 {
 	int fd, r;
 
-	if ((r = drop_write(id, sender, rcpts, nrcpts, content_fd, &fd, why, whysz)) <= 0)
+	if ((r = drop_write(id, sender, rcpts, nrcpts, content_fd, 0, &fd, why, whysz)) <= 0)
 		return r;
 	return drop_commit(id, fd, 0, why, whysz);
 }

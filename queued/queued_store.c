@@ -331,6 +331,19 @@ store_internal_abort(struct qmsg *q)
 }
 
 /*
+ * commit-sync syncfs: one syncfs(2) makes every file and directory entry
+ * written on the spool's filesystem durable with one device flush, where
+ * fsync(2) costs one flush per file: a group commit then costs two flushes
+ * however many messages it holds.  Linux reports the filesystem's writeback
+ * errors to syncfs(2) since 5.8; any error fails the whole group.
+ */
+static int
+use_syncfs(void)
+{
+	return env->conf->commit_syncfs;
+}
+
+/*
  * Write an envelope file.  With fdp NULL it is fsync'd and closed; else its
  * writeback is started and the open descriptor left for the caller to fsync.
  */
@@ -351,7 +364,8 @@ write_envelope(int dirfd, const struct envelope *e, const char *name, int *fdp)
 		if (evbuffer_write(b, fd) <= 0)
 			break;
 	if (evbuffer_get_length(b) == 0 && fdp != NULL) {
-		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		if (!use_syncfs())
+			(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 		*fdp = fd;
 		evbuffer_free(b);
 		return 0;
@@ -562,19 +576,6 @@ all_local(const struct envelope *e)
 	return 1;
 }
 
-/*
- * commit-sync syncfs: one syncfs(2) makes every file and directory entry
- * written on the spool's filesystem durable with one device flush, where
- * fsync(2) costs one flush per file: a group commit then costs two flushes
- * however many messages it holds.  Linux reports the filesystem's writeback
- * errors to syncfs(2) since 5.8; any error fails the whole group.
- */
-static int
-use_syncfs(void)
-{
-	return env->conf->commit_syncfs;
-}
-
 int
 store_sync_dir(int dirfd)
 {
@@ -604,7 +605,7 @@ commit_direct(struct qmsg_list *list)
 		}
 		for (i = 0; i < q->env.nrcpts; i++)
 			rcpts[i] = q->env.rcpts[i].addr;
-		if (drop_write(q->id, q->env.sender, rcpts, q->env.nrcpts, q->fd,
+		if (drop_write(q->id, q->env.sender, rcpts, q->env.nrcpts, q->fd, 1,
 		    &q->dropfd, why, sizeof(why)) == -1)
 			commit_fail(list, q, why);
 		free(rcpts);
