@@ -17,18 +17,32 @@
 #include "queueid.h"
 #include "smtp_parse.h"
 
-void
-proto_commit_begin(struct mbuf *m, uint32_t reqid, const struct commit_head *h,
-    size_t nrcpts)
+static void
+begin(struct mbuf *m, uint32_t type, uint32_t reqid, const char *qid,
+    const struct commit_head *h, size_t nrcpts)
 {
-	m_init(m, QUEUE_MSG_COMMIT, reqid);
-	m_add_str(m, h->qid);
+	m_init(m, type, reqid);
+	m_add_str(m, qid);
 	m_add_str(m, h->sender);
 	m_add_u32(m, h->body);
 	m_add_u32(m, h->smtputf8);
 	m_add_u32(m, h->ret);
 	m_add_str(m, h->envid ? h->envid : "");
 	m_add_u32(m, (uint32_t)nrcpts);
+}
+
+void
+proto_commit_begin(struct mbuf *m, uint32_t reqid, const struct commit_head *h,
+    size_t nrcpts)
+{
+	begin(m, QUEUE_MSG_COMMIT, reqid, h->qid, h, nrcpts);
+}
+
+void
+proto_open_begin(struct mbuf *m, uint32_t reqid, const struct commit_head *h,
+    size_t nrcpts)
+{
+	begin(m, QUEUE_MSG_OPEN, reqid, "", h, nrcpts);
 }
 
 void

@@ -5,6 +5,11 @@
  * Payload: str queueid, str sender, u32 body (enum envelope_body),
  * u32 smtputf8, u32 ret (enum dsn_ret), str envid ("" none), u32 n,
  * n x (str rcpt, u32 notify (DSN_NOTIFY_* bits), str orcpt ("" none)).
+ *
+ * QUEUE_MSG_OPEN may carry the same payload with an empty queue id: the
+ * envelope the producer will commit, so that queued can write a message
+ * whose recipients are all local straight into Drop/.  An empty OPEN
+ * asks for a queue file only.
  */
 #ifndef MR_PROTO_COMMIT_H
 #define MR_PROTO_COMMIT_H
@@ -28,6 +33,9 @@ struct commit_head {
 
 /* Start a QUEUE_MSG_COMMIT with request id `reqid` for `nrcpts` recipients. */
 void	proto_commit_begin(struct mbuf *, uint32_t reqid, const struct commit_head *,
+	    size_t nrcpts);
+/* The same for a QUEUE_MSG_OPEN that announces its envelope (no queue id). */
+void	proto_open_begin(struct mbuf *, uint32_t reqid, const struct commit_head *,
 	    size_t nrcpts);
 /* Add one recipient (orcpt may be NULL); exactly nrcpts calls follow begin. */
 void	proto_commit_rcpt(struct mbuf *, const char *addr, uint32_t notify,

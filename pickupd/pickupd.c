@@ -75,16 +75,13 @@ queue_closed(struct ipc *ipc, void *arg)
 	scan_queue_lost();
 }
 
-int
-pickup_queue_send_open(uint32_t job)
-{
-	if (queue_ipc == NULL)
-		return -1;
-	return ipc_send_empty(queue_ipc, QUEUE_MSG_OPEN, job);
-}
-
-int
-pickup_queue_send_commit(uint32_t job, const char *qid, const char *sender,
+/*
+ * A Pickup file's envelope, announced in an OPEN (local mail then goes
+ * straight into Drop/) or in the COMMIT.  A Pickup file has no ESMTP
+ * parameters: no BODY, no DSN requests.
+ */
+static int
+send_envelope(int open, uint32_t job, const char *qid, const char *sender,
     char *const *rcpts, size_t nrcpts)
 {
 	struct commit_head h = { .qid = qid, .sender = sender };
@@ -93,11 +90,27 @@ pickup_queue_send_commit(uint32_t job, const char *qid, const char *sender,
 
 	if (queue_ipc == NULL)
 		return -1;
-	/* A Pickup file has no ESMTP parameters: no BODY, no DSN requests. */
-	proto_commit_begin(&m, job, &h, nrcpts);
+	if (open)
+		proto_open_begin(&m, job, &h, nrcpts);
+	else
+		proto_commit_begin(&m, job, &h, nrcpts);
 	for (i = 0; i < nrcpts; i++)
 		proto_commit_rcpt(&m, rcpts[i], 0, NULL);
 	return ipc_send(queue_ipc, &m);
+}
+
+int
+pickup_queue_send_open(uint32_t job, const char *sender, char *const *rcpts,
+    size_t nrcpts)
+{
+	return send_envelope(1, job, "", sender, rcpts, nrcpts);
+}
+
+int
+pickup_queue_send_commit(uint32_t job, const char *qid, const char *sender,
+    char *const *rcpts, size_t nrcpts)
+{
+	return send_envelope(0, job, qid, sender, rcpts, nrcpts);
 }
 
 int

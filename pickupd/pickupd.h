@@ -22,7 +22,8 @@ void	scan_failed(uint32_t job, int temporary, const char *reason);
 void	scan_queue_lost(void);
 
 /* pickupd.c */
-int	pickup_queue_send_open(uint32_t job);
+int	pickup_queue_send_open(uint32_t job, const char *sender, char *const *rcpts,
+	    size_t nrcpts);
 int	pickup_queue_send_commit(uint32_t job, const char *qid, const char *sender,
 	    char *const *rcpts, size_t nrcpts);
 int	pickup_queue_send_badmail(uint32_t job, int fd, const char *name,

@@ -35,7 +35,7 @@
 #include "queueid.h"
 #include "util.h"
 
-#define MAX_INFLIGHT	64		/* files handed to queued at once */
+#define MAX_INFLIGHT	256		/* files handed to queued at once */
 #define MAX_PENDING	100000		/* names waiting; a rescan finds the rest */
 #define SETTLE_SEC	2		/* a rescan leaves files this fresh alone */
 #define UNLIMITED_CAP	(1024ULL * 1024 * 1024)
@@ -232,7 +232,7 @@ job_start(struct pending *p)
 		return;
 	}
 	free(buf);
-	if (pickup_queue_send_open(j->id) == -1) {
+	if (pickup_queue_send_open(j->id, j->msg.sender, j->msg.rcpts, j->msg.nrcpts) == -1) {
 		job_end(j);
 		return;
 	}

@@ -93,6 +93,7 @@ static const struct {
 	uint32_t	 type;
 	void		(*fn)(struct producer *, struct ipc_msg *);
 } producer_handlers[] = {
+	{ QUEUE_MSG_OPEN,	store_open },
 	{ QUEUE_MSG_COMMIT,	store_commit },
 	{ QUEUE_MSG_ABORT,	store_abort },
 	{ QUEUE_BADMAIL,	badmail_from_producer },
@@ -105,18 +106,11 @@ producer_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 	struct producer *p = arg;
 	size_t i;
 
-	if (msg->type == QUEUE_MSG_OPEN) {
-		if (m_end(msg) == -1)
-			goto bad;
-		store_open(p, msg->id);
-		return;
-	}
 	for (i = 0; i < sizeof(producer_handlers) / sizeof(producer_handlers[0]); i++)
 		if (producer_handlers[i].type == msg->type) {
 			producer_handlers[i].fn(p, msg);
 			return;
 		}
-bad:
 	log_warnx("%s sent a bad or unexpected %s: dropping the link",
 	    proc_name(p->id), proto_type_name(msg->type));
 	ipc_close(ipc);

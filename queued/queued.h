@@ -46,7 +46,9 @@ struct qmsg {
 	int		 dropped;	/* local recipients were delivered in this batch */
 	int		 envfd;		/* Queue/tmp/<id>.env being committed, or -1 */
 	int		 dropfd;	/* Drop/.<id>.tmp of a direct commit, or -1 */
+	int		 direct;	/* fd is Drop/.<id>.tmp, written from the OPEN */
 	struct envelope	 env;
+	struct envelope	 announced;	/* direct: what OPEN said the commit will say */
 };
 TAILQ_HEAD(qmsg_list, qmsg);
 
@@ -87,7 +89,7 @@ int	quota_over(void);
 int	store_init(char *why, size_t whysz);
 /* Make a directory's renames durable: fsync(2) it, or syncfs(2) (commit-sync). */
 int	store_sync_dir(int dirfd);
-void	store_open(struct producer *, uint32_t reqid);
+void	store_open(struct producer *, struct ipc_msg *);
 void	store_commit(struct producer *, struct ipc_msg *);
 void	store_abort(struct producer *, struct ipc_msg *);
 void	store_producer_gone(struct producer *);
@@ -161,6 +163,12 @@ int	drop_deliver(const char *id, const char *sender, const char *const *rcpts,
 	    size_t nrcpts, int content_fd, char *why, size_t whysz);
 int	drop_write(const char *id, const char *sender, const char *const *rcpts,
 	    size_t nrcpts, int content_fd, int fresh, int *fdp, char *why, size_t whysz);
+/*
+ * Create Drop/.<id>.tmp holding only the header, for a producer to write the
+ * content after it (a message announced as all local): 0, or -1 (errno).
+ */
+int	drop_open(const char *id, const char *sender, const char *const *rcpts,
+	    size_t nrcpts, int *fdp);
 int	drop_commit(const char *id, int fd, int synced, char *why, size_t whysz);
 /* Copy at most `limit` octets of `in` (from offset 0) to the end of `out`. */
 int	copy_content(int in, int out, uint64_t limit, int *truncated);

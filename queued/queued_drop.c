@@ -77,13 +77,53 @@ limited:
  * Drop/<id>.eml is there already, or -1 with why.  A message just committed
  * (fresh) cannot be in Drop/ yet: no need to look.
  */
+/* The IIS header of a Drop file: x-sender, then an x-receiver per recipient. */
+static int
+write_header(int fd, const char *sender, const char *const *rcpts, size_t nrcpts)
+{
+	struct evbuffer *hdr;
+	size_t i;
+	int r = 0;
+
+	if ((hdr = evbuffer_new()) == NULL)
+		return -1;
+	evbuffer_add_printf(hdr, "x-sender: %s\r\n", sender[0] ? sender : "<>");
+	for (i = 0; i < nrcpts; i++)
+		evbuffer_add_printf(hdr, "x-receiver: %s\r\n", rcpts[i]);
+	while (r == 0 && evbuffer_get_length(hdr) > 0)
+		if (evbuffer_write(hdr, fd) <= 0)
+			r = -1;
+	evbuffer_free(hdr);
+	return r;
+}
+
+int
+drop_open(const char *id, const char *sender, const char *const *rcpts,
+    size_t nrcpts, int *fdp)
+{
+	char tmp[QUEUEID_LEN + 8];
+	int fd, saved;
+
+	snprintf(tmp, sizeof(tmp), ".%s.tmp", id);
+	fd = openat(qdirs.drop, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (fd == -1)
+		return -1;
+	if (write_header(fd, sender, rcpts, nrcpts) == -1) {
+		saved = errno;
+		close(fd);
+		(void)unlinkat(qdirs.drop, tmp, 0);
+		errno = saved;
+		return -1;
+	}
+	*fdp = fd;
+	return 0;
+}
+
 int
 drop_write(const char *id, const char *sender, const char *const *rcpts,
     size_t nrcpts, int content_fd, int fresh, int *fdp, char *why, size_t whysz)
 {
 	char name[QUEUEID_LEN + 8], tmp[QUEUEID_LEN + 8];
-	struct evbuffer *hdr;
-	size_t i;
 	int fd, trunc, saved;
 
 	*fdp = -1;
@@ -94,37 +134,25 @@ drop_write(const char *id, const char *sender, const char *const *rcpts,
 		log_debug("%s: Drop/%s already there", id, name);
 		return 0;
 	}
-	if ((hdr = evbuffer_new()) == NULL) {
-		snprintf(why, whysz, "out of memory");
-		return -1;
-	}
-	evbuffer_add_printf(hdr, "x-sender: %s\r\n", sender[0] ? sender : "<>");
-	for (i = 0; i < nrcpts; i++)
-		evbuffer_add_printf(hdr, "x-receiver: %s\r\n", rcpts[i]);
 	fd = openat(qdirs.drop, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 	    0640);
 	if (fd == -1)
 		goto fail;
-	while (evbuffer_get_length(hdr) > 0)
-		if (evbuffer_write(hdr, fd) <= 0)
-			goto fail_unlink;
-	if (copy_content(content_fd, fd, UINT64_MAX, &trunc) == -1)
+	if (write_header(fd, sender, rcpts, nrcpts) == -1 ||
+	    copy_content(content_fd, fd, UINT64_MAX, &trunc) == -1)
 		goto fail_unlink;
 	/* Start writing now: the fsync of a whole batch then costs one journal commit. */
 	if (!env->conf->commit_syncfs)
 		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	evbuffer_free(hdr);
 	*fdp = fd;
 	return 1;
 fail_unlink:
 	saved = errno;
 	close(fd);
-	fd = -1;
 	(void)unlinkat(qdirs.drop, tmp, 0);
 	errno = saved;
 fail:
 	snprintf(why, whysz, "Drop/%s: %s", tmp, strerror(errno));
-	evbuffer_free(hdr);
 	return -1;
 }
 

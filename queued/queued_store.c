@@ -53,6 +53,7 @@ static struct qmsg_list batch = TAILQ_HEAD_INITIALIZER(batch);
 static struct event *flush_ev;
 
 static void flush_cb(evutil_socket_t, short, void *);
+static int all_local(const struct envelope *);
 
 static int
 open_dir(const char *sub, char *why, size_t whysz)
@@ -120,6 +121,7 @@ qmsg_free(struct qmsg *q)
 	if (q->dropfd != -1)
 		close(q->dropfd);
 	envelope_free(&q->env);
+	envelope_free(&q->announced);
 	free(q);
 }
 
@@ -129,30 +131,62 @@ qmsg_discard(struct qmsg *q)
 {
 	char name[QUEUEID_LEN + 8];
 
-	snprintf(name, sizeof(name), "%s.eml", q->id);
-	(void)unlinkat(qdirs.tmp, name, 0);
-	snprintf(name, sizeof(name), "%s.env", q->id);
-	(void)unlinkat(qdirs.tmp, name, 0);
+	if (q->direct) {
+		snprintf(name, sizeof(name), ".%s.tmp", q->id);
+		(void)unlinkat(qdirs.drop, name, 0);
+	} else {
+		snprintf(name, sizeof(name), "%s.eml", q->id);
+		(void)unlinkat(qdirs.tmp, name, 0);
+		snprintf(name, sizeof(name), "%s.env", q->id);
+		(void)unlinkat(qdirs.tmp, name, 0);
+	}
 	qmsg_free(q);
 }
 
 /* A new message with a fresh id and its content file in Queue/tmp/. */
+/*
+ * A new message and its content file: Drop/.<id>.tmp with the Drop header
+ * written when `announced` is a message for local recipients only (the
+ * direct commit then only renames it), else Queue/tmp/<id>.eml.
+ */
 static struct qmsg *
-qmsg_new(void)
+qmsg_new(const struct envelope *announced)
 {
 	char name[QUEUEID_LEN + 8];
+	const char **rcpts = NULL;
 	struct qmsg *q;
 	int tries, saved;
+	size_t i;
 
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return NULL;
+	if (announced != NULL &&
+	    (rcpts = reallocarray(NULL, announced->nrcpts, sizeof(*rcpts))) == NULL)
+		announced = NULL;	/* no memory for the fast way: the queue */
+	for (i = 0; announced != NULL && i < announced->nrcpts; i++)
+		rcpts[i] = announced->rcpts[i].addr;
+	q->fd = -1;
 	for (tries = 0; tries < 5; tries++) {
 		queueid_new(q->id);
+		if (announced != NULL) {
+			snprintf(name, sizeof(name), ".%s.tmp", q->id);
+			if (drop_open(q->id, announced->sender, rcpts, announced->nrcpts,
+			    &q->fd) == 0) {
+				q->direct = 1;
+				break;
+			}
+			if (errno == EEXIST)
+				continue;
+			/* Drop/ refused it: the queue takes it, as it would anyway. */
+			log_warn("%s: Drop/%s", q->id, name);
+			announced = NULL;
+		}
 		snprintf(name, sizeof(name), "%s.eml", q->id);
 		q->fd = openat(qdirs.tmp, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (q->fd != -1 || errno != EEXIST)
 			break;
 	}
+	free(rcpts);
 	if (q->fd == -1) {
 		saved = errno;
 		log_warn("open Queue/tmp/%s", name);
@@ -163,25 +197,48 @@ qmsg_new(void)
 	q->envfd = q->dropfd = -1;
 	return q;
 }
-
 void
-store_open(struct producer *p, uint32_t reqid)
+store_open(struct producer *p, struct ipc_msg *msg)
 {
-	char name[QUEUEID_LEN + 8];
+	char name[QUEUEID_LEN + 8], why[128];
+	struct envelope ann;
+	const char *qid;
+	uint32_t reqid = msg->id;
 	struct qmsg *q;
 	struct mbuf m;
-	int wfd;
+	int wfd, r, direct = 0;
 
+	memset(&ann, 0, sizeof(ann));
+	if (msg->pos < msg->len) {
+		/* The envelope announced (common/proto_commit.h), checked as a commit's. */
+		if (proto_commit_qid(msg, &qid) == -1 || qid[0] != '\0' ||
+		    (r = proto_commit_decode(msg, &ann, MAX_RCPTS_PER_MESSAGE, why,
+		    sizeof(why))) == -1) {
+			envelope_free(&ann);
+			log_warnx("%s sent a malformed open: dropping the link",
+			    proc_name(p->id));
+			ipc_close(p->ipc);
+			return;
+		}
+		/* Not valid, or no memory: the commit will say (or the queue takes it). */
+		direct = r == 0 && ann.nrcpts > 0 && all_local(&ann) && !quota_over();
+	}
 	if (p->nopen >= MAX_OPEN_PER_PRODUCER) {
+		envelope_free(&ann);
 		producer_reply_failed(p, reqid, 1, "too many messages open");
 		return;
 	}
-	if ((q = qmsg_new()) == NULL) {
+	if ((q = qmsg_new(direct ? &ann : NULL)) == NULL) {
+		envelope_free(&ann);
 		producer_reply_failed(p, reqid, 1, errno == ENOSPC || errno == EDQUOT ?
 		    "insufficient system storage" : errno == ENOMEM ? "out of memory" :
 		    "cannot create queue file");
 		return;
 	}
+	if (q->direct)
+		q->announced = ann;	/* moved */
+	else
+		envelope_free(&ann);
 	snprintf(name, sizeof(name), "%s.eml", q->id);
 	/*
 	 * The producer gets a duplicate of the descriptor: it can reach no
@@ -189,7 +246,7 @@ store_open(struct producer *p, uint32_t reqid)
 	 * (A second open(2) here would cost a directory lookup per message.)
 	 */
 	if ((wfd = fcntl(q->fd, F_DUPFD_CLOEXEC, 0)) == -1) {
-		log_warn("dup Queue/tmp/%s", name);
+		log_warn("dup %s", name);
 		producer_reply_failed(p, reqid, 1, "cannot create queue file");
 		qmsg_discard(q);
 		return;
@@ -216,6 +273,20 @@ find_open(struct producer *p, const char *id)
 	return NULL;
 }
 
+/* The same sender and recipients, in the same order. */
+static int
+same_rcpts(const struct envelope *a, const struct envelope *b)
+{
+	size_t i;
+
+	if (strcmp(a->sender, b->sender) != 0 || a->nrcpts != b->nrcpts)
+		return 0;
+	for (i = 0; i < a->nrcpts; i++)
+		if (strcmp(a->rcpts[i].addr, b->rcpts[i].addr) != 0)
+			return 0;
+	return 1;
+}
+
 void
 store_commit(struct producer *p, struct ipc_msg *msg)
 {
@@ -238,6 +309,12 @@ store_commit(struct producer *p, struct ipc_msg *msg)
 	}
 	if (r == -3)
 		goto temp;
+	if (q->direct && !same_rcpts(&q->announced, &q->env)) {
+		/* The Drop header was written from the OPEN: it must be this one. */
+		log_warnx("%s: %s committed another envelope than it announced", q->id,
+		    proc_name(p->id));
+		goto refuse;
+	}
 	strlcpy(q->env.id, q->id, sizeof(q->env.id));
 	q->env.arrival = time(NULL);
 	q->reqid = msg->id;
@@ -304,7 +381,7 @@ store_internal_open(void)
 {
 	struct qmsg *q;
 
-	if ((q = qmsg_new()) == NULL)
+	if ((q = qmsg_new(NULL)) == NULL)
 		return NULL;
 	q->state = QMSG_OPEN;
 	return q;
@@ -599,6 +676,12 @@ commit_direct(struct qmsg_list *list)
 	size_t i;
 
 	TAILQ_FOREACH_SAFE(q, list, entry, t) {
+		if (q->direct) {
+			/* Written from its OPEN: the content is in Drop/ already. */
+			q->dropfd = q->fd;
+			q->fd = -1;
+			continue;
+		}
 		if ((rcpts = reallocarray(NULL, q->env.nrcpts, sizeof(*rcpts))) == NULL) {
 			commit_fail(list, q, "out of memory");
 			continue;
@@ -649,8 +732,10 @@ commit_direct(struct qmsg_list *list)
 			log_info("%s status=delivered to=<%s> relay=local dsn=2.0.0 "
 			    "delay=%llds", q->id, q->env.rcpts[i].addr,
 			    (long long)(time(NULL) - q->env.arrival));
-		snprintf(name, sizeof(name), "%s.eml", q->id);
-		(void)unlinkat(qdirs.tmp, name, 0);
+		if (!q->direct) {
+			snprintf(name, sizeof(name), "%s.eml", q->id);
+			(void)unlinkat(qdirs.tmp, name, 0);
+		}
 	}
 }
 
@@ -750,8 +835,11 @@ flush_cb(evutil_socket_t fd, short ev, void *arg)
 	(void)arg;
 	while ((q = TAILQ_FIRST(&batch)) != NULL) {
 		TAILQ_REMOVE(&batch, q, entry);
-		/* Over the Drop quota, local mail waits in the queue instead. */
-		if (all_local(&q->env) && !quota_over())
+		/*
+		 * Over the Drop quota, local mail waits in the queue instead
+		 * (a message written into Drop/ from its OPEN was let in then).
+		 */
+		if (q->direct || (all_local(&q->env) && !quota_over()))
 			TAILQ_INSERT_TAIL(&direct, q, entry);
 		else
 			TAILQ_INSERT_TAIL(&queue, q, entry);

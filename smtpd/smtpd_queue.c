@@ -131,16 +131,9 @@ queue_link_gen(void)
 	return link_gen;
 }
 
-int
-queue_open(struct session *s)
-{
-	if (link_ipc == NULL)
-		return -1;
-	return ipc_send_empty(link_ipc, QUEUE_MSG_OPEN, s->id);
-}
-
-int
-queue_commit(struct session *s)
+/* The session's envelope, in an OPEN (announced) or a COMMIT. */
+static int
+send_envelope(struct session *s, int open)
 {
 	struct commit_head h = {
 		.qid = s->qid, .sender = s->sender, .body = (uint32_t)s->body,
@@ -150,13 +143,31 @@ queue_commit(struct session *s)
 	struct mbuf m;
 	size_t i;
 
-	if (link_ipc == NULL || s->queue_gen != link_gen)
-		return -1;
-	proto_commit_begin(&m, s->id, &h, s->nrcpts);
+	if (open)
+		proto_open_begin(&m, s->id, &h, s->nrcpts);
+	else
+		proto_commit_begin(&m, s->id, &h, s->nrcpts);
 	for (i = 0; i < s->nrcpts; i++)
 		proto_commit_rcpt(&m, s->rcpts[i], s->rcpt_notify ? s->rcpt_notify[i] : 0,
 		    s->rcpt_orcpt ? s->rcpt_orcpt[i] : NULL);
 	return ipc_send(link_ipc, &m);
+}
+
+int
+queue_open(struct session *s)
+{
+	if (link_ipc == NULL)
+		return -1;
+	/* The recipients are known: all local, queued writes into Drop/ at once. */
+	return send_envelope(s, 1);
+}
+
+int
+queue_commit(struct session *s)
+{
+	if (link_ipc == NULL || s->queue_gen != link_gen)
+		return -1;
+	return send_envelope(s, 0);
 }
 
 void
