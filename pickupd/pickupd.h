@@ -25,6 +25,7 @@ void	scan_queue_lost(void);
 int	pickup_queue_send_open(uint32_t job);
 int	pickup_queue_send_commit(uint32_t job, const char *qid, const char *sender,
 	    char *const *rcpts, size_t nrcpts);
+void	pickup_queue_send_abort(const char *qid);
 int	pickup_queue_send_badmail(uint32_t job, int fd, const char *name,
 	    const char *reason);
 

@@ -264,6 +264,8 @@ scan_opened(uint32_t id, int fd, const char *qid)
 		ok = 0;
 	if (!ok) {
 		log_warn("Pickup/%s: writing into the queue (left for a retry)", j->name);
+		/* queued removes the half-written file now, not when the link goes. */
+		pickup_queue_send_abort(qid);
 		job_end(j);
 		return;
 	}

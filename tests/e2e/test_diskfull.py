@@ -1,0 +1,310 @@
+"""Disk full: the whole Mailroot on a small file system the test makes (a
+loop-mounted ext4 image, or a tmpfs with size= where mkfs.ext4 is missing),
+filled up with a filler file while the suite runs.
+
+While it is full: an SMTP message (DATA and BDAT) gets 452 4.3.1 and leaves
+nothing half-written in Queue/tmp/ or Drop/; Pickup files stay in Pickup/
+(not moved to Badmail/); what was committed before (Drop/ files, a deferred
+message in Queue/) is byte-for-byte unchanged; no daemon dies.  Once the
+filler is removed, without restarting anything, new SMTP mail is accepted
+and the Pickup files flow into Drop/ within a bounded time.
+
+Root only: an ordinary user cannot mount.
+"""
+import os
+import re
+import shutil
+import subprocess
+import time
+import uuid
+
+from mailroot_suite import DOMAIN, options, wait_for
+
+FS_MB = 16
+SENDER = "alice@" + DOMAIN
+FULL_WAIT = 5           # seconds the full state is watched (several rescans and retries)
+RESUME = 30             # seconds for the flow to resume once space is back
+N_PICKUP = 4
+
+
+def message(token, lines=30):
+    t = token.encode()
+    return (b"From: <" + SENDER.encode() + b">\r\n"
+            b"To: <user@" + DOMAIN.encode() + b">\r\n"
+            b"Subject: disk full " + t + b"\r\n"
+            b"Message-ID: <" + t + b"@client.example.net>\r\n"
+            b"Date: Sun, 6 Dec 2026 10:00:00 +0000\r\n"
+            b"\r\n" +
+            b"".join(b"line %03d of %s, some filler text\r\n" % (i, t) for i in range(lines)))
+
+
+def pickup_message(token):
+    t = token.encode()
+    return (b"x-sender: app@sender.example.net\r\n"
+            b"x-receiver: pick@" + DOMAIN.encode() + b"\r\n"
+            b"From: app@sender.example.net\r\n"
+            b"Subject: pickup on a full disk " + t + b"\r\n"
+            b"Message-ID: <" + t + b"@sender.example.net>\r\n"
+            b"Date: Sun, 6 Dec 2026 10:00:00 +0000\r\n"
+            b"\r\n" +
+            b"".join(b"line %03d of %s\r\n" % (i, t) for i in range(40)))
+
+
+def run(argv):
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=60)
+    return r.returncode, r.stdout.strip()
+
+
+class SmallFS:
+    """A FS_MB file system mounted on `where`: ext4 on a loop device (it
+    behaves like a disk: delayed allocation, a journal), else tmpfs."""
+
+    def __init__(self, suite, where):
+        self.where = where
+        self.image = os.path.join(suite.dir, "mailroot-fs.img")
+        self.kind = None
+
+    def mount(self):
+        os.makedirs(self.where, exist_ok=True)
+        if shutil.which("mkfs.ext4"):
+            with open(self.image, "wb") as f:
+                f.truncate(FS_MB << 20)
+            rc, out = run(["mkfs.ext4", "-q", "-F", "-m", "0", self.image])
+            assert rc == 0, "mkfs.ext4: %s" % out
+            rc, out = run(["mount", "-o", "loop", self.image, self.where])
+            if rc == 0:
+                self.kind = "ext4 (loop)"
+                try:
+                    os.rmdir(os.path.join(self.where, "lost+found"))
+                except OSError:
+                    pass
+                return self
+            os.unlink(self.image)
+        rc, out = run(["mount", "-t", "tmpfs", "-o", "size=%dm,mode=0755" % FS_MB,
+                       "mailroot-e2e", self.where])
+        assert rc == 0, "mount tmpfs on %s: %s" % (self.where, out)
+        self.kind = "tmpfs"
+        return self
+
+    def umount(self):
+        if self.kind is None:
+            return
+        rc, out = run(["umount", self.where])
+        if rc != 0:
+            # Never leave a mount behind: detach it lazily.
+            run(["umount", "-l", self.where])
+            raise AssertionError("umount %s: %s (detached lazily)" % (self.where, out))
+        self.kind = None
+        if os.path.exists(self.image):
+            os.unlink(self.image)
+
+    def free(self):
+        st = os.statvfs(self.where)
+        return st.f_bavail * st.f_frsize
+
+
+def fill(path):
+    """Write `path` until the file system says ENOSPC; return its size."""
+    chunk = b"\0" * (1 << 20)
+    size = 0
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for piece in (chunk, chunk[:4096], chunk[:512]):
+            while True:
+                try:
+                    n = os.write(fd, piece)
+                except OSError as e:
+                    if e.errno not in (28, 122):    # ENOSPC, EDQUOT
+                        raise
+                    break
+                size += n
+                if n < len(piece):
+                    break
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+    finally:
+        os.close(fd)
+    return size
+
+
+def snapshot(suite):
+    """Bytes of every committed file: Drop/*.eml and Queue/*.eml."""
+    out = {}
+    for n in suite.drop_names():
+        with open(suite.path("Drop", n), "rb") as f:
+            out["Drop/" + n] = f.read()
+    for n in suite.queue_names():
+        if n.endswith(".eml"):
+            with open(suite.path("Queue", n), "rb") as f:
+                out["Queue/" + n] = f.read()
+    return out
+
+
+def smtp_data(suite, rcpt, msg):
+    """One DATA transaction on a raw session: (reply to MAIL, to RCPT, after DATA)."""
+    with suite.raw(timeout=20) as c:
+        c.expect("EHLO client.example.net", 250)
+        mail = c.cmd("MAIL FROM:<%s>" % SENDER)
+        if mail[0] != 250:
+            return mail, None, None
+        rc = c.cmd("RCPT TO:<%s>" % rcpt)
+        if rc[0] != 250:
+            return mail, rc, None
+        code, text = c.cmd("DATA")
+        assert code == 354, "DATA: %r" % text
+        c.send(msg + b".\r\n")
+        final = c.reply()
+        c.cmd("QUIT")
+        return mail, rc, final
+
+
+def smtp_bdat(suite, rcpt, msg):
+    with suite.raw(timeout=20) as c:
+        c.expect("EHLO client.example.net", 250)
+        c.expect("MAIL FROM:<%s>" % SENDER, 250)
+        c.expect("RCPT TO:<%s>" % rcpt, 250)
+        c.send(b"BDAT %d LAST\r\n" % len(msg) + msg)
+        final = c.reply()
+        c.cmd("QUIT")
+        return final
+
+
+def no_temporaries(suite):
+    return not (suite.queue_tmp_names() or suite.drop_tmp_names())
+
+
+@options(start=False, only="root", why="mounting a small file system for the Mailroot needs "
+         "root (mount(2))", timeout=150)
+def test_disk_full_refuses_keeps_and_resumes(suite):
+    fs = SmallFS(suite, suite.root).mount()
+    try:
+        _disk_full(suite, fs)
+    finally:
+        try:
+            suite.stop()
+        finally:
+            fs.umount()
+
+
+def _disk_full(suite, fs):
+    suite.write_config({
+        "relay": "allow 127.0.0.1/32",
+        "retry-intervals": "2s 2s 3s 3s",
+        "local-retry-interval": "2s",
+    })
+    suite.start()
+    run_id = uuid.uuid4().hex[:8]
+
+    # ---- committed before the disk fills: local mail in Drop/, and a
+    # remote message that stays deferred in Queue/ (no DNS answers).
+    local_qids = [suite.send(SENDER, ["user@" + DOMAIN], message("dfl-%s-%d" % (run_id, i)))
+                  for i in range(3)]
+    for q in local_qids:
+        suite.wait_drop(q)
+    remote_qid = suite.send(SENDER, ["someone@remote.test"], message("dfr-%s" % run_id))
+    wait_for(lambda: re.search(r"%s status=deferred to=<someone@remote.test>" % remote_qid,
+                               suite.log_text()), 15, "the remote message to be deferred")
+    assert os.path.exists(suite.path("Queue", remote_qid + ".eml"))
+    # Pickup files written now under dot names (ignored by pickupd), renamed
+    # into place once the disk is full: a rename needs no free block.
+    pick = {"full-%d" % i: pickup_message("dfp-%s-%d" % (run_id, i)) for i in range(N_PICKUP)}
+    for name, data in pick.items():
+        tmp = suite.path("Pickup", "." + name + ".hold")
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.chown(tmp, -1, suite.gid("mailroot"))
+        os.chmod(tmp, 0o640)
+    before = snapshot(suite)
+    pids = suite.daemon_pids()
+    log_mark = len(suite.log_text())
+
+    # ---- fill the file system.
+    filler = os.path.join(suite.root, "filler")
+    t0 = time.monotonic()
+    size = fill(filler)
+    free_after = fs.free()
+    suite.note("Mailroot on %s of %d MB; filler %.1f MB, %d bytes free after it" % (
+        fs.kind, FS_MB, size / 1e6, free_after))
+    assert free_after < 64 * 1024, "the filler left %d bytes free" % free_after
+
+    # SMTP: a message that cannot be written is refused with 452 4.3.1.
+    replies = []
+    for i, rcpt in enumerate(["user@" + DOMAIN, "someone@remote.test"]):
+        mail, rc, final = smtp_data(suite, rcpt, message("dff-%s-%d" % (run_id, i), lines=200))
+        replies.append((mail, rc, final))
+        refused = [r for r in (mail, rc, final) if r is not None and r[0] != 250]
+        assert refused, "a message to <%s> was accepted on a full disk: %r" % (rcpt, final)
+        code, text = refused[0]
+        assert code == 452 and "4.3.1" in text, \
+            "to <%s> on a full disk: expected 452 4.3.1, got %r" % (rcpt, refused[0])
+    code, text = smtp_bdat(suite, "user@" + DOMAIN, message("dfb-%s" % run_id, lines=200))
+    assert code == 452 and "4.3.1" in text, "BDAT on a full disk: %d %r" % (code, text)
+    # Nothing half-written is left of them.
+    wait_for(lambda: no_temporaries(suite), 5, "no temporaries after the refusals")
+
+    # Pickup files arrive: they stay in Pickup/ and do not go to Badmail/.
+    for name in pick:
+        os.rename(suite.path("Pickup", "." + name + ".hold"), suite.path("Pickup", name))
+    wait_for(lambda: "Pickup/full-0" in suite.log_text()[log_mark:], 10,
+             "pickupd to try the Pickup files")
+    time.sleep(FULL_WAIT)       # several rescans and remote retries on the full disk
+    assert sorted(suite.pickup_names()) == sorted(pick), \
+        "Pickup/ on a full disk: %r" % suite.pickup_names()
+    assert suite.badmail_names() == [], "Badmail/ on a full disk: %r" % suite.badmail_names()
+    assert no_temporaries(suite), "temporaries on a full disk: Queue/tmp/ %r, Drop/ %r" % (
+        suite.queue_tmp_names(), suite.drop_tmp_names())
+    # What was committed is undamaged, and nothing new appeared.
+    after = snapshot(suite)
+    assert sorted(after) == sorted(before), "committed files changed: %r -> %r" % (
+        sorted(before), sorted(after))
+    for k in before:
+        assert after[k] == before[k], "%s changed on the full disk" % k
+    assert os.path.exists(suite.path("Queue", remote_qid + ".env"))
+    # The daemons stayed up: same pids, no restart.
+    st = suite.status()
+    assert st.pids == pids, "daemons restarted on the full disk: %r -> %r" % (pids, st.pids)
+    assert not any(st.restarts.values()), "restarts: %r" % st.restarts
+    full_log = suite.log_text()[log_mark:]
+    assert not re.search(r"restarting", full_log), \
+        "a daemon died on the full disk: %r" % [
+            l for l in full_log.splitlines() if re.search(r"killed|exited|restart", l)][:5]
+    full_s = time.monotonic() - t0
+
+    # ---- space returns: everything flows again, nothing restarted.
+    os.unlink(filler)
+    t1 = time.monotonic()
+    qid = None
+    deadline = time.monotonic() + RESUME
+    while qid is None:
+        mail, rc, final = smtp_data(suite, "user@" + DOMAIN, message("dfa-%s" % run_id))
+        if final is not None and final[0] == 250:
+            qid = re.search(r"queued as ([0-9a-f]{20})", final[1]).group(1)
+            break
+        assert time.monotonic() < deadline, "SMTP still refused after the space came back: " \
+            "%r" % ((mail, rc, final),)
+        time.sleep(0.5)
+    suite.wait_drop(qid, RESUME)
+    wait_for(lambda: not suite.pickup_names(), RESUME, "the Pickup files to be taken", 0.2)
+    for name, data in pick.items():
+        token = re.search(rb"dfp-[0-9a-f]{8}-\d", data).group(0)
+        found = wait_for(lambda: suite.find_drop_containing(token), RESUME,
+                         "Pickup/%s in Drop/" % name)
+        assert len(found) == 1, "Pickup/%s delivered %d times" % (name, len(found))
+        assert found[0].content == data.split(b"\r\n", 2)[2], \
+            "Drop/%s is not Pickup/%s as written" % (found[0].name, name)
+    resume_s = time.monotonic() - t1
+    wait_for(lambda: no_temporaries(suite), 5, "no temporaries at the end")
+    assert suite.badmail_names() == [], "Badmail/: %r" % suite.badmail_names()
+    for k, v in before.items():
+        with open(suite.path(k), "rb") as f:
+            assert f.read() == v, "%s changed" % k
+    st = suite.status()
+    assert st.pids == pids and not any(st.restarts.values()), \
+        "daemons restarted: %r -> %r" % (pids, st)
+    suite.note("full for %.1fs: SMTP %s; %d Pickup files kept; resumed in %.1fs "
+               "(SMTP 250 and %d Pickup files in Drop/), no restart" % (
+                   full_s, "; ".join("%d" % (r[2] or r[1] or r[0])[0] for r in replies),
+                   N_PICKUP, resume_s, N_PICKUP))
