@@ -70,7 +70,7 @@ class SmallFS:
         if shutil.which("mkfs.ext4"):
             with open(self.image, "wb") as f:
                 f.truncate(FS_MB << 20)
-            rc, out = run(["mkfs.ext4", "-q", "-F", "-m", "0", self.image])
+            rc, out = run(["mkfs.ext4", "-q", "-F", "-m", "0", "-b", "4096", self.image])
             assert rc == 0, "mkfs.ext4: %s" % out
             rc, out = run(["mount", "-o", "loop", self.image, self.where])
             if rc == 0:
@@ -102,6 +102,34 @@ class SmallFS:
     def free(self):
         st = os.statvfs(self.where)
         return st.f_bavail * st.f_frsize
+
+    def free_blocks(self):
+        return os.statvfs(self.where).f_bavail
+
+    def leave_free(self, filler, blocks):
+        """Shrink or grow the filler until exactly `blocks` blocks are free
+        (ext4 counts delayed allocations in statfs; fsync settles them)."""
+        bs = os.statvfs(self.where).f_frsize
+        size = os.path.getsize(filler)
+        size -= size % bs
+        for _ in range(200):
+            free = self.free_blocks()
+            if free == blocks:
+                return True
+            size += bs if free > blocks else -bs
+            fd = os.open(filler, os.O_WRONLY)
+            try:
+                if free > blocks:
+                    try:
+                        os.pwrite(fd, b"\0" * bs, size - bs)
+                    except OSError:
+                        size -= bs
+                else:
+                    os.ftruncate(fd, size)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return False
 
 
 def fill(path):
@@ -271,6 +299,35 @@ def _disk_full(suite, fs):
     assert not re.search(r"restarting", full_log), \
         "a daemon died on the full disk: %r" % [
             l for l in full_log.splitlines() if re.search(r"killed|exited|restart", l)][:5]
+    # ---- nearly full: one free block takes a small message's content, so
+    # smtpd can write it, but queued cannot write the Drop file (local) or
+    # the envelope (relayed): 452 4.3.1 all the same, nothing left behind.
+    nearly = {}
+    if fs.kind.startswith("ext4"):
+        for what, rcpt in (("local", "user@" + DOMAIN), ("relayed", "someone@remote.test")):
+            assert fs.leave_free(filler, 1), "cannot leave one block free: %d" % \
+                fs.free_blocks()
+            mail, rc, final = smtp_data(suite, rcpt, message("dfn-%s-%s" % (run_id, what), 3))
+            assert (mail[0], rc and rc[0]) == (250, 250), "MAIL/RCPT with one block free: " \
+                "%r %r" % (mail, rc)
+            assert final[0] == 452 and "4.3.1" in final[1], \
+                "a %s message with one block free: expected 452 4.3.1 after DATA, got %r" % (
+                    what, final)
+            wait_for(lambda: no_temporaries(suite), 5, "no temporaries after the refusal")
+            wait_for(lambda: fs.free_blocks() == 1, 5, "the refused message's block back")
+            nearly[what] = final[0]
+        # Two blocks: a message for a local and a remote recipient is
+        # committed in Queue/ (content and envelope), but its Drop file
+        # cannot be written: the local delivery is deferred until space returns.
+        assert fs.leave_free(filler, 2), "cannot leave two blocks free: %d" % fs.free_blocks()
+        mixed = message("dfm-%s" % run_id, 3)
+        mixed_qid = suite.send(SENDER, ["user@" + DOMAIN, "someone@remote.test"], mixed)
+        wait_for(lambda: re.search(r"%s status=deferred to=<user@%s> relay=local" % (
+            mixed_qid, re.escape(DOMAIN)), suite.log_text()), 10,
+            "the local delivery of %s to be deferred" % mixed_qid)
+        assert not os.path.exists(suite.path("Drop", mixed_qid + ".eml"))
+        assert no_temporaries(suite), "temporaries: %r %r" % (
+            suite.queue_tmp_names(), suite.drop_tmp_names())
     full_s = time.monotonic() - t0
 
     # ---- space returns: everything flows again, nothing restarted.
@@ -287,6 +344,10 @@ def _disk_full(suite, fs):
             "%r" % ((mail, rc, final),)
         time.sleep(0.5)
     suite.wait_drop(qid, RESUME)
+    if nearly:
+        m = suite.wait_drop(mixed_qid, RESUME)
+        assert m.content == mixed and m.receivers == ["user@" + DOMAIN], \
+            "Drop/%s.eml: %r %r" % (mixed_qid, m.receivers, m.content[:200])
     wait_for(lambda: not suite.pickup_names(), RESUME, "the Pickup files to be taken", 0.2)
     for name, data in pick.items():
         token = re.search(rb"dfp-[0-9a-f]{8}-\d", data).group(0)
@@ -304,6 +365,10 @@ def _disk_full(suite, fs):
     st = suite.status()
     assert st.pids == pids and not any(st.restarts.values()), \
         "daemons restarted: %r -> %r" % (pids, st)
+    if nearly:
+        suite.note("one block free: 452 for the local (Drop/ write) and relayed (envelope "
+                   "write) message; two blocks: a mixed message queued, its local delivery "
+                   "deferred, then delivered")
     suite.note("full for %.1fs: SMTP %s; %d Pickup files kept; resumed in %.1fs "
                "(SMTP 250 and %d Pickup files in Drop/), no restart" % (
                    full_s, "; ".join("%d" % (r[2] or r[1] or r[0])[0] for r in replies),
