@@ -159,7 +159,8 @@ def fill(path):
 
 
 def snapshot(suite):
-    """Bytes of every committed file: Drop/*.eml and Queue/*.eml."""
+    """Bytes of every committed file: Drop/*.eml and Queue/*.eml (the
+    content, never rewritten; envelopes are, at each attempt)."""
     out = {}
     for n in suite.drop_names():
         with open(suite.path("Drop", n), "rb") as f:
@@ -169,6 +170,31 @@ def snapshot(suite):
             with open(suite.path("Queue", n), "rb") as f:
                 out["Queue/" + n] = f.read()
     return out
+
+
+def envelope_problem(path):
+    """Why Queue/<id>.env is not a whole envelope (common/envelope.h), or None."""
+    qid = os.path.basename(path)[:-4]
+    with open(path, "rb") as f:
+        text = f.read()
+    if not text.startswith(b"mailroot-envelope 1\n"):
+        return "no mailroot-envelope line: %r" % text[:60]
+    if not text.endswith(b"\nend\n"):
+        return "torn (no final end line): %r" % text[-60:]
+    if b"\nid " + qid.encode() + b"\n" not in text:
+        return "not the id %s" % qid
+    if not re.search(rb"\nrcpt (pending|done|failed|\w+) <", text):
+        return "no rcpt line"
+    return None
+
+
+def check_envelopes(suite):
+    for n in suite.queue_names():
+        if n.endswith(".env"):
+            why = envelope_problem(suite.path("Queue", n))
+            assert why is None, "Queue/%s: %s" % (n, why)
+            assert os.path.exists(suite.path("Queue", n[:-4] + ".eml")), \
+                "Queue/%s without its content" % n
 
 
 def smtp_data(suite, rcpt, msg):
@@ -222,19 +248,18 @@ def _disk_full(suite, fs):
         "relay": "allow 127.0.0.1/32",
         "retry-intervals": "2s 2s 3s 3s",
         "local-retry-interval": "2s",
+        "remote-domain": "held.test hold",
     })
     suite.start()
     run_id = uuid.uuid4().hex[:8]
 
     # ---- committed before the disk fills: local mail in Drop/, and a
-    # remote message that stays deferred in Queue/ (no DNS answers).
+    # remote message held in Queue/ (no attempt: its files never change).
     local_qids = [suite.send(SENDER, ["user@" + DOMAIN], message("dfl-%s-%d" % (run_id, i)))
                   for i in range(3)]
     for q in local_qids:
         suite.wait_drop(q)
-    remote_qid = suite.send(SENDER, ["someone@remote.test"], message("dfr-%s" % run_id))
-    wait_for(lambda: re.search(r"%s status=deferred to=<someone@remote.test>" % remote_qid,
-                               suite.log_text()), 15, "the remote message to be deferred")
+    remote_qid = suite.send(SENDER, ["someone@held.test"], message("dfr-%s" % run_id))
     assert os.path.exists(suite.path("Queue", remote_qid + ".eml"))
     # Pickup files written now under dot names (ignored by pickupd), renamed
     # into place once the disk is full: a rename needs no free block.
@@ -273,33 +298,7 @@ def _disk_full(suite, fs):
     # Nothing half-written is left of them.
     wait_for(lambda: no_temporaries(suite), 5, "no temporaries after the refusals")
 
-    # Pickup files arrive: they stay in Pickup/ and do not go to Badmail/.
-    for name in pick:
-        os.rename(suite.path("Pickup", "." + name + ".hold"), suite.path("Pickup", name))
-    wait_for(lambda: "Pickup/full-0" in suite.log_text()[log_mark:], 10,
-             "pickupd to try the Pickup files")
-    time.sleep(FULL_WAIT)       # several rescans and remote retries on the full disk
-    assert sorted(suite.pickup_names()) == sorted(pick), \
-        "Pickup/ on a full disk: %r" % suite.pickup_names()
-    assert suite.badmail_names() == [], "Badmail/ on a full disk: %r" % suite.badmail_names()
-    assert no_temporaries(suite), "temporaries on a full disk: Queue/tmp/ %r, Drop/ %r" % (
-        suite.queue_tmp_names(), suite.drop_tmp_names())
-    # What was committed is undamaged, and nothing new appeared.
-    after = snapshot(suite)
-    assert sorted(after) == sorted(before), "committed files changed: %r -> %r" % (
-        sorted(before), sorted(after))
-    for k in before:
-        assert after[k] == before[k], "%s changed on the full disk" % k
-    assert os.path.exists(suite.path("Queue", remote_qid + ".env"))
-    # The daemons stayed up: same pids, no restart.
-    st = suite.status()
-    assert st.pids == pids, "daemons restarted on the full disk: %r -> %r" % (pids, st.pids)
-    assert not any(st.restarts.values()), "restarts: %r" % st.restarts
-    full_log = suite.log_text()[log_mark:]
-    assert not re.search(r"restarting", full_log), \
-        "a daemon died on the full disk: %r" % [
-            l for l in full_log.splitlines() if re.search(r"killed|exited|restart", l)][:5]
-    # ---- nearly full: one free block takes a small message's content, so
+    # Nearly full: one free block takes a small message's content, so
     # smtpd can write it, but queued cannot write the Drop file (local) or
     # the envelope (relayed): 452 4.3.1 all the same, nothing left behind.
     nearly = {}
@@ -328,6 +327,36 @@ def _disk_full(suite, fs):
         assert not os.path.exists(suite.path("Drop", mixed_qid + ".eml"))
         assert no_temporaries(suite), "temporaries: %r %r" % (
             suite.queue_tmp_names(), suite.drop_tmp_names())
+        assert fs.leave_free(filler, 0), "cannot fill up again: %d" % fs.free_blocks()
+
+    # Pickup files arrive: they stay in Pickup/ and do not go to Badmail/.
+    for name in pick:
+        os.rename(suite.path("Pickup", "." + name + ".hold"), suite.path("Pickup", name))
+    wait_for(lambda: "Pickup/full-0" in suite.log_text()[log_mark:], 10,
+             "pickupd to try the Pickup files")
+    time.sleep(FULL_WAIT)       # several rescans and remote retries on the full disk
+    assert sorted(suite.pickup_names()) == sorted(pick), \
+        "Pickup/ on a full disk: %r" % suite.pickup_names()
+    assert suite.badmail_names() == [], "Badmail/ on a full disk: %r" % suite.badmail_names()
+    assert no_temporaries(suite), "temporaries on a full disk: Queue/tmp/ %r, Drop/ %r" % (
+        suite.queue_tmp_names(), suite.drop_tmp_names())
+    # What was committed is undamaged, and nothing new appeared in Drop/.
+    after = snapshot(suite)
+    for k in before:
+        assert after.get(k) == before[k], "%s changed on the full disk" % k
+    new = sorted(k for k in after if k not in before and not (
+        nearly and k.startswith("Queue/" + mixed_qid)))
+    assert not new, "new files on the full disk: %r" % new
+    assert os.path.exists(suite.path("Queue", remote_qid + ".env"))
+    check_envelopes(suite)
+    # The daemons stayed up: same pids, no restart.
+    st = suite.status()
+    assert st.pids == pids, "daemons restarted on the full disk: %r -> %r" % (pids, st.pids)
+    assert not any(st.restarts.values()), "restarts: %r" % st.restarts
+    full_log = suite.log_text()[log_mark:]
+    assert not re.search(r"restarting", full_log), \
+        "a daemon died on the full disk: %r" % [
+            l for l in full_log.splitlines() if re.search(r"killed|exited|restart", l)][:5]
     full_s = time.monotonic() - t0
 
     # ---- space returns: everything flows again, nothing restarted.
