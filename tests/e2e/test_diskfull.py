@@ -25,6 +25,8 @@ SENDER = "alice@" + DOMAIN
 FULL_WAIT = 5           # seconds the full state is watched (several rescans and retries)
 RESUME = 30             # seconds for the flow to resume once space is back
 N_PICKUP = 4
+BAD_NAME = "not-a-message"
+BAD_PICKUP = b"no colon in this header line\r\n\r\nbody\r\n"
 
 
 def message(token, lines=30):
@@ -270,6 +272,10 @@ def _disk_full(suite, fs):
             f.write(data)
         os.chown(tmp, -1, suite.gid("mailroot"))
         os.chmod(tmp, 0o640)
+    with open(suite.path("Pickup", "." + BAD_NAME + ".hold"), "wb") as f:
+        f.write(BAD_PICKUP)
+    os.chown(f.name, -1, suite.gid("mailroot"))
+    os.chmod(f.name, 0o640)
     before = snapshot(suite)
     pids = suite.daemon_pids()
     log_mark = len(suite.log_text())
@@ -293,8 +299,8 @@ def _disk_full(suite, fs):
         code, text = refused[0]
         assert code == 452 and "4.3.1" in text, \
             "to <%s> on a full disk: expected 452 4.3.1, got %r" % (rcpt, refused[0])
-    code, text = smtp_bdat(suite, "user@" + DOMAIN, message("dfb-%s" % run_id, lines=200))
-    assert code == 452 and "4.3.1" in text, "BDAT on a full disk: %d %r" % (code, text)
+    bdat_code, text = smtp_bdat(suite, "user@" + DOMAIN, message("dfb-%s" % run_id, lines=200))
+    assert bdat_code == 452 and "4.3.1" in text, "BDAT on a full disk: %d %r" % (bdat_code, text)
     # Nothing half-written is left of them.
     wait_for(lambda: no_temporaries(suite), 5, "no temporaries after the refusals")
 
@@ -327,6 +333,16 @@ def _disk_full(suite, fs):
         assert not os.path.exists(suite.path("Drop", mixed_qid + ".eml"))
         assert no_temporaries(suite), "temporaries: %r %r" % (
             suite.queue_tmp_names(), suite.drop_tmp_names())
+        # One block again, and a Pickup file that is not a valid message:
+        # its Badmail/ copy (.BAD) fits, its report (.BDR) does not.  It
+        # stays in Pickup/, and Badmail/ holds no copy without a report.
+        assert fs.leave_free(filler, 1), "cannot leave one block free: %d" % fs.free_blocks()
+        os.rename(suite.path("Pickup", "." + BAD_NAME + ".hold"), suite.path("Pickup", BAD_NAME))
+        wait_for(lambda: len(re.findall(r"Badmail write failed", suite.log_text())) >= 2, 10,
+                 "two attempts to move Pickup/%s to Badmail/" % BAD_NAME)
+        assert suite.badmail_names() == [], "Badmail/ with one block free: %r" % \
+            suite.badmail_names()
+        assert suite.pickup_names() == [BAD_NAME], "Pickup/: %r" % suite.pickup_names()
         assert fs.leave_free(filler, 0), "cannot fill up again: %d" % fs.free_blocks()
 
     # Pickup files arrive: they stay in Pickup/ and do not go to Badmail/.
@@ -335,7 +351,7 @@ def _disk_full(suite, fs):
     wait_for(lambda: "Pickup/full-0" in suite.log_text()[log_mark:], 10,
              "pickupd to try the Pickup files")
     time.sleep(FULL_WAIT)       # several rescans and remote retries on the full disk
-    assert sorted(suite.pickup_names()) == sorted(pick), \
+    assert sorted(suite.pickup_names()) == sorted(list(pick) + ([BAD_NAME] if nearly else [])), \
         "Pickup/ on a full disk: %r" % suite.pickup_names()
     assert suite.badmail_names() == [], "Badmail/ on a full disk: %r" % suite.badmail_names()
     assert no_temporaries(suite), "temporaries on a full disk: Queue/tmp/ %r, Drop/ %r" % (
@@ -385,9 +401,17 @@ def _disk_full(suite, fs):
         assert len(found) == 1, "Pickup/%s delivered %d times" % (name, len(found))
         assert found[0].content == data.split(b"\r\n", 2)[2], \
             "Drop/%s is not Pickup/%s as written" % (found[0].name, name)
+    if nearly:
+        bad = wait_for(lambda: (lambda b: b if len(b) >= 2 else None)(suite.badmail_names()),
+                       RESUME, "Pickup/%s in Badmail/" % BAD_NAME)
+        assert len(bad) == 2 and bad[0][:-4] == bad[1][:-4] and \
+            sorted(n[-4:] for n in bad) == [".BAD", ".BDR"], "Badmail/: %r" % bad
+        with open(suite.path("Badmail", bad[0]), "rb") as f:
+            assert f.read() == BAD_PICKUP, "Badmail/%s is not the Pickup file" % bad[0]
     resume_s = time.monotonic() - t1
     wait_for(lambda: no_temporaries(suite), 5, "no temporaries at the end")
-    assert suite.badmail_names() == [], "Badmail/: %r" % suite.badmail_names()
+    assert len(suite.badmail_names()) == (2 if nearly else 0), \
+        "Badmail/: %r" % suite.badmail_names()
     for k, v in before.items():
         with open(suite.path(k), "rb") as f:
             assert f.read() == v, "%s changed" % k
@@ -396,9 +420,10 @@ def _disk_full(suite, fs):
         "daemons restarted: %r -> %r" % (pids, st)
     if nearly:
         suite.note("one block free: 452 for the local (Drop/ write) and relayed (envelope "
-                   "write) message; two blocks: a mixed message queued, its local delivery "
-                   "deferred, then delivered")
-    suite.note("full for %.1fs: SMTP %s; %d Pickup files kept; resumed in %.1fs "
+                   "write) message, an invalid Pickup file kept out of Badmail/; two blocks: "
+                   "a mixed message queued, its local delivery deferred, then delivered")
+    suite.note("full for %.1fs: SMTP DATA %s; %d Pickup files kept; resumed in %.1fs "
                "(SMTP 250 and %d Pickup files in Drop/), no restart" % (
-                   full_s, "; ".join("%d" % (r[2] or r[1] or r[0])[0] for r in replies),
+                   full_s, ", ".join("%d" % (r[2] or r[1] or r[0])[0] for r in replies) +
+                   ", BDAT %d" % bdat_code,
                    N_PICKUP, resume_s, N_PICKUP))
