@@ -19,6 +19,8 @@ import time
 import uuid
 
 from mailroot_suite import DOMAIN, options, wait_for
+from peers import SmtpSink, common_port
+from test_outbound import reports
 
 FS_MB = 16
 SENDER = "alice@" + DOMAIN
@@ -427,3 +429,70 @@ def _disk_full(suite, fs):
                    full_s, ", ".join("%d" % (r[2] or r[1] or r[0])[0] for r in replies) +
                    ", BDAT %d" % bdat_code,
                    N_PICKUP, resume_s, N_PICKUP))
+
+
+@options(start=False, only="root", why="mounting a small file system for the Mailroot needs "
+         "root (mount(2))", timeout=120)
+def test_disk_full_bounce_waits_for_space(suite):
+    """A recipient refused for good (550) while the disk is full: its
+    non-delivery report cannot be written, so the message stays queued as
+    it was (never dropped without its report); once space returns the next
+    attempt fails again and the report lands in Drop/, once."""
+    fs = SmallFS(suite, suite.root).mount()
+    try:
+        _bounce_on_full_disk(suite, fs)
+    finally:
+        try:
+            suite.stop()
+        finally:
+            fs.umount()
+
+
+def _bounce_on_full_disk(suite, fs):
+    port = common_port(["127.0.0.1"])
+    suite.write_config({
+        "retry-intervals": "2s 2s 2s 2s",
+        "outbound-connect-timeout": "2s",
+        "remote-domain": "bounce.test allow-relay route [127.0.0.1]:%d" % port,
+    })
+    suite.start()
+    token = "dfx-" + uuid.uuid4().hex[:8]
+    msg = message(token)
+    # The sink is down: the first attempt is deferred (connection refused).
+    qid = suite.send(SENDER, ["nobody@bounce.test"], msg)
+    wait_for(lambda: re.search(r"%s status=deferred to=<nobody@bounce.test>" % qid,
+                               suite.log_text()), 15, "the first attempt to be deferred")
+    with open(suite.path("Queue", qid + ".eml"), "rb") as f:
+        content = f.read()
+    drop_before = suite.drop_names()
+    filler = os.path.join(suite.root, "filler")
+    fill(filler)
+    log_mark = len(suite.log_text())
+    # Now every attempt is refused for good, and the report cannot be written.
+    with SmtpSink(suite, "127.0.0.1", port, hard=["rcpt"]):
+        wait_for(lambda: re.search(r"%s: a report could not be made" % qid,
+                                   suite.log_text()[log_mark:]), 20,
+                 "an attempt whose report cannot be written")
+        assert os.path.exists(suite.path("Queue", qid + ".env")), \
+            "the message left the queue without its report"
+        with open(suite.path("Queue", qid + ".eml"), "rb") as f:
+            assert f.read() == content, "Queue/%s.eml changed" % qid
+        check_envelopes(suite)
+        assert suite.drop_names() == drop_before, "Drop/ on a full disk: %r" % suite.drop_names()
+        assert no_temporaries(suite), "temporaries: %r %r" % (
+            suite.queue_tmp_names(), suite.drop_tmp_names())
+        os.unlink(filler)
+        t = time.monotonic()
+        r = wait_for(lambda: reports(suite, token, "failed"), RESUME,
+                     "the report about %s in Drop/ once space is back" % token, 0.2)
+        wait_for(lambda: not suite.queue_names(), RESUME, "the message to leave the queue")
+        took = time.monotonic() - t
+        time.sleep(1)
+        assert len(reports(suite, token)) == 1, "%d reports about one failure" % \
+            len(reports(suite, token))
+        r[0].check_form()
+        assert r[0].final_recipients() == ["nobody@bounce.test"], r[0].final_recipients()
+    st = suite.status()
+    assert not any(st.restarts.values()), "restarts: %r" % st.restarts
+    suite.note("550 on a full disk: the report could not be made, the message stayed queued "
+               "intact; once space was back, one report in Drop/ after %.1fs" % took)
