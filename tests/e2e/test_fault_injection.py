@@ -26,6 +26,7 @@ import uuid
 
 from mailroot_suite import DOMAIN, alive, options, wait_for, watch
 from peers import SmtpSink, common_port
+from test_diskfull import envelope_problem
 from test_crash import TOKEN_RE, Load, drop_tokens, kill_when, pickup_content, \
     pickup_message, smtp_message
 
@@ -258,12 +259,20 @@ def test_kill_every_daemon_and_the_suite_under_mixed_load(suite):
             wait_for(recovered, RECOVERY, "every message delivered and the queue empty", 0.5)
         except AssertionError:
             missing = state.get("missing", [])
+            envs = {}       # what is wrong with each envelope left (None: whole)
+            for n in suite.queue_names():
+                if n.endswith(".env"):
+                    try:
+                        envs[n] = envelope_problem(suite.path("Queue", n))
+                    except FileNotFoundError:
+                        pass
             raise AssertionError(
                 "after %ds: %d of %d messages never delivered (e.g. %s, queue ids %s); "
-                "Queue/ %d files %r; temporaries %r" % (
+                "Queue/ %d files %r, envelopes %r; temporaries %r" % (
                     RECOVERY, len(missing), len(expected), missing[:4],
                     [load.acked.get(t, "pickup") for t in missing[:4]],
-                    len(suite.queue_names()), suite.queue_names()[:6], leftovers(suite)[:6]))
+                    len(suite.queue_names()), suite.queue_names()[:6],
+                    dict(list(envs.items())[:6]), leftovers(suite)[:6]))
         recovered_s = time.monotonic() - t0
         drop, at_sink = state["drop"], state["sink"]
 
