@@ -4,10 +4,15 @@ filled up with a filler file while the suite runs.
 
 While it is full: an SMTP message (DATA and BDAT) gets 452 4.3.1 and leaves
 nothing half-written in Queue/tmp/ or Drop/; Pickup files stay in Pickup/
-(not moved to Badmail/); what was committed before (Drop/ files, a deferred
-message in Queue/) is byte-for-byte unchanged; no daemon dies.  Once the
-filler is removed, without restarting anything, new SMTP mail is accepted
-and the Pickup files flow into Drop/ within a bounded time.
+(not moved to Badmail/); what was committed before (Drop/ files, a held
+message in Queue/) is unchanged; no daemon dies.  On ext4, with exactly one
+or two blocks left, the failures happen inside queued instead (the Drop
+file, the envelope, a Badmail report), with the same outcome, and a message
+committed to the queue has its local delivery deferred.  A recipient
+refused for good while the disk is full keeps its message queued until the
+report can be written.  Once the filler is removed, without restarting
+anything, new SMTP mail is accepted, the Pickup files and the deferred
+delivery flow into Drop/ and the report arrives, each within a bounded time.
 
 Root only: an ordinary user cannot mount.  MAILROOT_E2E_SMALLFS=tmpfs
 in the environment takes the tmpfs even where mkfs.ext4 is installed.
