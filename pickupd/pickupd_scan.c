@@ -333,6 +333,7 @@ scan_badmail_done(uint32_t id, const char *badmail_id)
 
 	if (j == NULL || j->state != J_BADMAIL)
 		return;
+	queue_full = 0;
 	log_info("Pickup/%s moved to Badmail/%s.BAD", j->name, badmail_id);
 	if (unlinkat(dirfd_pickup, j->name, 0) == -1)
 		log_warn("Pickup/%s: in Badmail but cannot remove it", j->name);
