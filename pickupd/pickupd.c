@@ -99,6 +99,19 @@ send_envelope(int open, uint32_t job, const char *qid, const char *sender,
 	return ipc_send(queue_ipc, &m);
 }
 
+/* Give up a message opened in the queue: queued removes its file. */
+void
+pickup_queue_send_abort(const char *qid)
+{
+	struct mbuf m;
+
+	if (queue_ipc == NULL)
+		return;
+	m_init(&m, QUEUE_MSG_ABORT, 0);
+	m_add_str(&m, qid);
+	ipc_send(queue_ipc, &m);
+}
+
 int
 pickup_queue_send_open(uint32_t job, const char *sender, char *const *rcpts,
     size_t nrcpts)

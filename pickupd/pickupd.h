@@ -26,6 +26,7 @@ int	pickup_queue_send_open(uint32_t job, const char *sender, char *const *rcpts,
 	    size_t nrcpts);
 int	pickup_queue_send_commit(uint32_t job, const char *qid, const char *sender,
 	    char *const *rcpts, size_t nrcpts);
+void	pickup_queue_send_abort(const char *qid);
 int	pickup_queue_send_badmail(uint32_t job, int fd, const char *name,
 	    const char *reason);
 

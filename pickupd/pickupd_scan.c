@@ -62,6 +62,8 @@ TAILQ_HEAD(pending_list, pending);
 static struct job_list jobs = TAILQ_HEAD_INITIALIZER(jobs);
 static struct pending_list pending = TAILQ_HEAD_INITIALIZER(pending);
 static size_t njobs, npending;
+static int queue_full;		/* no space in the queue: one job at a time */
+static int full_logged;		/* ... and said so since the last rescan */
 static uint32_t next_job = 1;
 static int dirfd_pickup = -1, inotify_fd = -1;
 static struct event *inotify_ev, *rescan_ev, *work_ev;
@@ -117,6 +119,31 @@ pending_add(const char *name, int fresh_ok)
 	TAILQ_INSERT_TAIL(&pending, p, entry);
 	npending++;
 	schedule_work();
+}
+
+/*
+ * The queue has no space (ENOSPC, EDQUOT): the names waiting are dropped, to
+ * be found again by the next rescan, and until a message is committed again
+ * one file at a time is tried: a full disk costs one attempt and one log
+ * line per rescan, not an attempt and a line for every file each time.
+ */
+static void
+queue_no_space(const char *name)
+{
+	struct pending *p;
+	size_t n = npending;
+
+	while ((p = TAILQ_FIRST(&pending)) != NULL) {
+		TAILQ_REMOVE(&pending, p, entry);
+		free(p);
+	}
+	npending = 0;
+	if (!full_logged)
+		log_warnx("Pickup/%s: no space in the queue; it and %zu more file(s) "
+		    "wait for the next rescan", name, n);
+	else
+		log_debug("Pickup/%s: no space in the queue", name);
+	queue_full = full_logged = 1;
 }
 
 /* Hand a file that is not a valid message to queued for Badmail/. */
@@ -246,7 +273,7 @@ scan_opened(uint32_t id, int fd, const char *qid)
 	struct job *j = job_find(id);
 	struct tm tm;
 	time_t now = time(NULL);
-	int n, ok;
+	int n, ok, saved = 0;
 
 	if (j == NULL || j->state != J_OPENING) {
 		close(fd);
@@ -260,10 +287,21 @@ scan_opened(uint32_t id, int fd, const char *qid)
 	while (ok && evbuffer_get_length(j->msg.content) > 0)
 		if (evbuffer_write(j->msg.content, fd) == -1 && errno != EINTR)
 			ok = 0;
-	if (close(fd) == -1)
+	if (!ok)
+		saved = errno;
+	if (close(fd) == -1 && ok) {
 		ok = 0;
+		saved = errno;
+	}
 	if (!ok) {
-		log_warn("Pickup/%s: writing into the queue (left for a retry)", j->name);
+		errno = saved;
+		if (saved == ENOSPC || saved == EDQUOT)
+			queue_no_space(j->name);
+		else
+			log_warn("Pickup/%s: writing into the queue (left for a retry)",
+			    j->name);
+		/* queued removes the half-written file now, not when the link goes. */
+		pickup_queue_send_abort(qid);
 		job_end(j);
 		return;
 	}
@@ -282,6 +320,7 @@ scan_committed(uint32_t id)
 
 	if (j == NULL || j->state != J_COMMITTING)
 		return;
+	queue_full = 0;		/* space again: back to MAX_INFLIGHT */
 	if (unlinkat(dirfd_pickup, j->name, 0) == -1)
 		log_warn("Pickup/%s: committed but cannot remove it", j->name);
 	job_end(j);
@@ -294,6 +333,7 @@ scan_badmail_done(uint32_t id, const char *badmail_id)
 
 	if (j == NULL || j->state != J_BADMAIL)
 		return;
+	queue_full = 0;
 	log_info("Pickup/%s moved to Badmail/%s.BAD", j->name, badmail_id);
 	if (unlinkat(dirfd_pickup, j->name, 0) == -1)
 		log_warn("Pickup/%s: in Badmail but cannot remove it", j->name);
@@ -315,7 +355,10 @@ scan_failed(uint32_t id, int temporary, const char *reason)
 		job_badmail(j, why);
 		return;
 	}
-	log_warnx("Pickup/%s: queue refused it (%s); left for a retry", j->name, esc);
+	if (temporary && strcmp(reason, "insufficient system storage") == 0)
+		queue_no_space(j->name);
+	else
+		log_warnx("Pickup/%s: queue refused it (%s); left for a retry", j->name, esc);
 	job_end(j);
 }
 
@@ -337,7 +380,8 @@ work_cb(evutil_socket_t fd, short ev, void *arg)
 	(void)fd;
 	(void)ev;
 	(void)arg;
-	while (njobs < MAX_INFLIGHT && (p = TAILQ_FIRST(&pending)) != NULL) {
+	while (njobs < (queue_full ? 1 : MAX_INFLIGHT) &&
+	    (p = TAILQ_FIRST(&pending)) != NULL) {
 		TAILQ_REMOVE(&pending, p, entry);
 		npending--;
 		job_start(p);
@@ -348,7 +392,7 @@ work_cb(evutil_socket_t fd, short ev, void *arg)
 static void
 schedule_work(void)
 {
-	if (work_ev && njobs < MAX_INFLIGHT && npending > 0 &&
+	if (work_ev && njobs < (queue_full ? 1 : MAX_INFLIGHT) && npending > 0 &&
 	    !event_pending(work_ev, EV_TIMEOUT, NULL))
 		event_active(work_ev, EV_TIMEOUT, 0);
 }
@@ -366,6 +410,7 @@ rescan(void)
 			close(fd);
 		return;
 	}
+	full_logged = 0;	/* one line per rescan while the disk is full */
 	rewinddir(d);
 	while ((de = readdir(d)) != NULL)
 		if (de->d_name[0] != '.' && (de->d_type == DT_REG || de->d_type == DT_UNKNOWN ||

@@ -84,6 +84,9 @@ badmail_write(const char *id, int content_fd, const char *reason, char *why,
 	if (write_one(name, -1, report, &truncated) == -1) {
 		snprintf(why, whysz, "Badmail/%s: %s", name, strerror(errno));
 		free(report);
+		/* No copy without its report: the caller retries both. */
+		snprintf(name, sizeof(name), "%s.BAD", id);
+		(void)unlinkat(qdirs.badmail, name, 0);
 		return -1;
 	}
 	free(report);

@@ -74,6 +74,14 @@ class Load:
         with self.lock:
             return len(self.acked)
 
+    def rcpt_for(self, token):
+        """The recipient of the message carrying `token` (a subclass may vary it)."""
+        return "crash@" + DOMAIN
+
+    def message_for(self, token):
+        """The content sent for `token` (a subclass may vary it)."""
+        return smtp_message(token)
+
     def _err(self, kind):
         with self.lock:
             self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -81,9 +89,8 @@ class Load:
 
     def worker(self, idx):
         conn = None
-        rcpt = "crash@" + DOMAIN
         for token in self.tokens[idx::self.sessions]:
-            msg = smtp_message(token)
+            rcpt, msg = self.rcpt_for(token), self.message_for(token)
             why = "no attempt"
             for attempt in range(MAX_ATTEMPTS):
                 if time.monotonic() > self.deadline:
