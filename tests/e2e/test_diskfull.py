@@ -6,8 +6,9 @@ While it is full: an SMTP message (DATA and BDAT) gets 452 4.3.1 and leaves
 nothing half-written in Queue/tmp/ or Drop/; Pickup files stay in Pickup/
 (not moved to Badmail/); what was committed before (Drop/ files, a held
 message in Queue/) is unchanged; no daemon dies.  On ext4, with exactly one
-or two blocks left, the failures happen inside queued instead (the Drop
-file, the envelope, a Badmail report), with the same outcome, and a message
+or two blocks left, the failures happen inside queued instead (the
+envelope, a Badmail report), with the same outcome (a small local message,
+one file straight into Drop/, fits in one block and is accepted), and a message
 committed to the queue has its local delivery deferred.  A recipient
 refused for good while the disk is full keeps its message queued until the
 report can be written.  Once the filler is removed, without restarting
@@ -334,9 +335,11 @@ def _disk_full(suite, fs):
     wait_for(lambda: no_temporaries(suite), 5, "no temporaries after the refusals")
 
     # Nearly full: one free block takes a small message's content, so
-    # smtpd can write it, but queued cannot write the Drop file (local) or
-    # the envelope (relayed): 452 4.3.1 all the same, nothing left behind.
+    # smtpd can write it; a local one is then whole in Drop/ (one file),
+    # but queued cannot write a relayed one's envelope: 452 4.3.1, nothing
+    # left behind.
     nearly = {}
+    local_qid = None
     if fs.kind.startswith("ext4"):
         # One block, and a Pickup file that is not a valid message:
         # its Badmail/ copy (.BAD) fits, its report (.BDR) does not.  It
@@ -353,7 +356,19 @@ def _disk_full(suite, fs):
         wait_for(lambda: len(re.findall(r"Badmail write failed", suite.log_text())) >= 3, 10,
                  "a third attempt, so none is in flight")
         os.rename(suite.path("Pickup", BAD_NAME), suite.path("Pickup", "." + BAD_NAME + ".hold"))
-        for what, rcpt in (("local", "user@" + DOMAIN), ("relayed", "someone@remote.test")):
+        # A small local message needs one block: it is written straight
+        # into Drop/ (header and content in one file) and is accepted.
+        assert fs.settle(filler, 1), "cannot leave one block free: %d" % fs.free_blocks()
+        mail, rc, final = smtp_data(suite, "user@" + DOMAIN,
+                                    message("dfn-%s-local" % run_id, 3))
+        assert final[0] == 250, "a small local message with one block free: %r" % (final,)
+        local_qid = final[1].split()[-1]
+        suite.wait_drop(local_qid)
+        assert no_temporaries(suite), "temporaries: %r %r" % (
+            suite.queue_tmp_names(), suite.drop_tmp_names())
+        # A relayed one needs two (content and envelope): 452 4.3.1, nothing
+        # left behind.
+        for what, rcpt in (("relayed", "someone@remote.test"),):
             assert fs.settle(filler, 1), "cannot leave one block free: %d" % \
                 fs.free_blocks()
             mail, rc, final = smtp_data(suite, rcpt, message("dfn-%s-%s" % (run_id, what), 3))
@@ -405,7 +420,7 @@ def _disk_full(suite, fs):
     for k in before:
         assert after.get(k) == before[k], "%s changed on the full disk" % k
     new = sorted(k for k in after if k not in before and not (
-        nearly and k.startswith("Queue/" + mixed_qid)))
+        nearly and (k.startswith("Queue/" + mixed_qid) or k == "Drop/%s.eml" % local_qid)))
     assert not new, "new files on the full disk: %r" % new
     assert os.path.exists(suite.path("Queue", remote_qid + ".env"))
     check_envelopes(suite)
