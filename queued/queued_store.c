@@ -270,6 +270,7 @@ store_abort(struct producer *p, struct ipc_msg *msg)
 	struct qmsg *q;
 
 	if (m_get_str(msg, &id, QUEUEID_LEN) == -1 || m_end(msg) == -1) {
+		log_warnx("%s sent a malformed abort: dropping the link", proc_name(p->id));
 		ipc_close(p->ipc);
 		return;
 	}
