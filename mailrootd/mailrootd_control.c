@@ -227,7 +227,7 @@ control_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 		if (v != PROTO_VERSION) {
 			snprintf(why, sizeof(why), "protocol version mismatch: "
 			    "smtpctl speaks %u, mailrootd %u (use the smtpctl of "
-			    "the installed version)", v, PROTO_VERSION);
+			    "the installed version)", v, (unsigned)PROTO_VERSION);
 			reply(c, CLIENT_FAIL, msg->id, why);
 			ipc_close(ipc);
 			return;
