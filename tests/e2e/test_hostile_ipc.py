@@ -18,6 +18,7 @@ import os
 import re
 import socket
 import struct
+import threading
 import time
 
 from mailroot_suite import DOMAIN, alive, options, wait_for
@@ -387,3 +388,111 @@ def test_mailrootd_refuses_hostile_control_clients(suite):
     assert suite.daemon_pids() == pids, "daemons changed: %r -> %r" % (pids,
                                                                       suite.daemon_pids())
     suite.barrier()
+
+
+FAKE_PICKUPD = r'''#!/usr/bin/env python3
+# A stand-in pickupd: hands its supervisor link (fd 3) to the test, then
+# lives until the test lets it go.
+import os, socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(os.environ["HOSTILE_SOCK"])
+socket.send_fds(s, [b"3"], [3])
+os.close(3)
+s.recv(1)
+'''
+
+
+class FakeDaemon:
+    """A pickupd started by the real mailrootd: each start of it hands the
+    test its supervisor link, which the test then speaks on."""
+
+    def __init__(self, suite):
+        self.T = enum_values(suite.srcdir, "proto_type")
+        libexec = os.path.join(suite.dir, "libexec")
+        os.mkdir(libexec)
+        os.chmod(libexec, 0o755)
+        for name in ("smtpd", "queued", "deliverd"):
+            os.symlink(os.path.join(suite.bindir, name), os.path.join(libexec, name))
+        with open(os.path.join(libexec, "pickupd"), "w") as f:
+            f.write(FAKE_PICKUPD)
+        os.chmod(os.path.join(libexec, "pickupd"), 0o755)
+        path = os.path.join(suite.dir, "hostile.sock")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(path)
+        self.listener.listen(4)
+        self.listener.settimeout(30)
+        suite.env.update(MAILROOT_LIBEXECDIR=libexec, HOSTILE_SOCK=path)
+        self.starter = None
+
+    def accept(self):
+        """The next start of the fake: its supervisor link, greeted as a daemon."""
+        if self.starter is not None:
+            self.starter.close()
+        self.starter, _ = self.listener.accept()
+        self.starter.settimeout(10)
+        _, fds, _, _ = socket.recv_fds(self.starter, 1, 1)
+        assert len(fds) == 1, "the fake pickupd passed no descriptor"
+        link = Link(socket.socket(fileno=fds[0]))
+        while True:         # config, queued link, ...: up to DAEMON_GO
+            m = link.recv(timeout=20)
+            assert m is not None, "mailrootd closed the new pickupd's link"
+            if m[3] is not None:
+                os.close(m[3])
+            if m[0] == self.T["DAEMON_GO"]:
+                break
+        link.send(frame(self.T["SUPERVISOR_READY"]))
+        return link
+
+    def close(self):
+        if self.starter is not None:
+            self.starter.close()
+        self.listener.close()
+
+
+@options(start=False, timeout=90)
+def test_mailrootd_drops_a_hostile_daemon(suite):
+    fake = FakeDaemon(suite)
+    T = fake.T
+    try:
+        # smtpctl start returns once every daemon is ready: the fake too.
+        res = []
+        starter = threading.Thread(target=lambda: res.append(suite.smtpctl("start")))
+        starter.start()
+        link = fake.accept()
+        starter.join(60)
+        assert res and res[0].returncode == 0, "start: %r" % res
+        suite.watch_supervisor()
+        pids = suite.daemon_pids()
+        cases = [
+            ("a type only smtpd sends", frame(T["SUPERVISOR_AUTH_CHECK"], s("u") + s("p")),
+             r"pickupd sent an unexpected SUPERVISOR_AUTH_CHECK: dropping its link"),
+            ("a type only queued sends", frame(T["SUPERVISOR_QUEUE_DONE"], u32(1) + u32(0) +
+                                               s("forged")),
+             r"pickupd sent an unexpected SUPERVISOR_QUEUE_DONE: dropping its link"),
+            ("an unknown type", frame(4242), r"pickupd sent an unexpected MSG_TYPE_4242"),
+            ("a length over IPC_MAX_PAYLOAD", frame(T["SUPERVISOR_READY"],
+                                                    length=MAX_PAYLOAD + 1),
+             r"ipc pickupd: malformed frame, dropping peer"),
+        ]
+        for what, data, expect in cases:
+            start = len(suite.log_text())
+            link.send(data)
+            assert link.eof(timeout=10), "%s: mailrootd kept the link" % what
+            link.close()
+            logged = wait_for(lambda: (lambda t: t if re.search(expect, t) else None)(
+                suite.log_text()[start:]), 10, "the log line of %s" % what)
+            assert len([ln for ln in logged.splitlines() if re.search(expect, ln)]) == 1, \
+                "%s: expected one line /%s/:\n%s" % (what, expect, logged)
+            # The fake does not exit by itself: a link that broke at the
+            # framing leaves it to the test to end it, as a real daemon
+            # does on EOF.
+            link = fake.accept()
+            suite.note("%s: dropped, pickupd restarted" % what)
+        st = suite.status()
+        assert st.rc == 0 and all(st.pids[n] == pids[n] for n in
+                                  ("mailrootd", "smtpd", "queued", "deliverd")), \
+            "more than pickupd restarted: %r -> %r" % (pids, st.pids)
+        suite.barrier()
+        link.close()
+    finally:
+        fake.close()
