@@ -1376,7 +1376,7 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t list
     unsigned listen_flags)
 {
 	static const char paused_msg[] = "421 4.3.2 Service paused, try again later\r\n";
-	struct session_node *node;
+	struct session_node *node = NULL;
 	struct session *s;
 	char busy[CONF_NAME_MAX + 64];
 	int r;
@@ -1393,8 +1393,9 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t list
 	if ((s = calloc(1, sizeof(*s))) == NULL || (node = calloc(1, sizeof(*node))) == NULL ||
 	    (s->msgbuf = evbuffer_new()) == NULL) {
 		log_warnx("out of memory for a session");
-		if (s)
+		if (s && s->msgbuf)
 			evbuffer_free(s->msgbuf);
+		free(node);
 		free(s);
 		close(fd);
 		return;
