@@ -114,7 +114,6 @@ drop_write(const char *id, const char *sender, const char *const *rcpts,
 fail_unlink:
 	saved = errno;
 	close(fd);
-	fd = -1;
 	(void)unlinkat(qdirs.drop, tmp, 0);
 	errno = saved;
 fail:

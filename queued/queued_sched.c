@@ -1423,7 +1423,7 @@ hold_record(const char *id, int on)
 	struct envelope env_;
 	int r;
 
-	if ((r = store_load_envelope(id, &env_)) != 0)
+	if (store_load_envelope(id, &env_) != 0)
 		return -1;
 	env_.held = on;
 	r = store_save(&env_);
