@@ -748,7 +748,7 @@ store_load_envelope(const char *id, struct envelope *e)
 	    strcmp(e->id, id) != 0) {
 		free(buf);
 		log_warnx("%s: corrupt envelope Queue/%s: %s", id, name,
-		    n != st.st_size ? "short read" : e->id[0] && strcmp(e->id, id) ?
+		    n != st.st_size ? "short read" : e->id[0] && strcmp(e->id, id) != 0 ?
 		    "another message's id" : why);
 		envelope_free(e);
 		return -2;
