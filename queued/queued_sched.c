@@ -177,8 +177,9 @@ heap_push(struct entry *e)
 	struct entry **nh;
 
 	if (nheap == heapcap) {
+		/* an array of pointers: sizeof(*nh) is right */
 		if ((nh = reallocarray(heap, heapcap ? heapcap * 2 : 256,
-		    sizeof(*nh))) == NULL)
+		    sizeof(*nh))) == NULL)	/* NOLINT(bugprone-sizeof-expression) */
 			return -1;
 		heap = nh;
 		heapcap = heapcap ? heapcap * 2 : 256;
