@@ -351,11 +351,20 @@ def test_mailrootd_refuses_hostile_control_clients(suite):
          r"ipc control: malformed frame"),
         ("an fd flag without a descriptor", frame(T["CTL_HELLO"], u32(7), flags=FLAG_FD), None,
          r"ipc control: malformed frame"),
+        ("20 descriptors on a greeting", frame(T["CTL_HELLO"], u32(7)), None,
+         r"ipc control: (receive|malformed frame)"),
     ]
+    mrd_fds = len(os.listdir("/proc/%d/fd" % pids["mailrootd"]))
     for what, data, reason, expect in cases:
         c = control(suite)
         start = len(suite.log_text())
-        c.send(data)
+        if what.startswith("20 descriptors"):
+            extra = [os.open("/dev/null", os.O_RDONLY) for _ in range(20)]
+            c.send(data, extra)
+            for fd in extra:
+                os.close(fd)
+        else:
+            c.send(data)
         m = c.recv(timeout=10) if reason else None
         if reason:
             assert m and m[0] == T["CLIENT_FAIL"] and reason in m[2].decode(errors="replace"), \
@@ -384,6 +393,9 @@ def test_mailrootd_refuses_hostile_control_clients(suite):
         m = c.recv(timeout=20)
         assert m and m[0] == T["CLIENT_STATUS"] and m[1] == 100 + i, "status %d: %r" % (i, m)
     c.close()
+    # No descriptor of a dropped client stayed open in mailrootd.
+    wait_for(lambda: len(os.listdir("/proc/%d/fd" % pids["mailrootd"])) <= mrd_fds, 10,
+             "mailrootd's descriptors back to %d" % mrd_fds)
     # Nothing was restarted, everything still serves.
     assert suite.daemon_pids() == pids, "daemons changed: %r -> %r" % (pids,
                                                                       suite.daemon_pids())
