@@ -6,13 +6,18 @@ becomes queued's supervisor: it stops the instance (whose mailrootd made the
 Mailroot and committed mail), execs the real queued binary with a socketpair
 of its own on fd 3 and the same arguments mailrootd gives (-d, and -u _smtpq
 as root), hands it the config, then a fresh smtpd or pickupd link per
-attack, and plays that compromised producer.  Each bad frame must be logged
+attack, and plays that compromised producer (or deliverd).  Each bad frame must be logged
 on one line naming the peer, the link dropped (the test reads EOF), queued
 left alive and serving a good producer, and the mail already committed kept.
 
 mailrootd's own way in for another process is its control socket, which
 every smtpctl reaches: bad greetings and bad frames there must be refused
-and the client dropped, with mailrootd and its daemons untouched.
+and the client dropped, with mailrootd and its daemons untouched.  Its links
+to the daemons are tested by a stand-in pickupd that the real mailrootd
+starts (MAILROOT_LIBEXECDIR points at a directory with it and the real
+smtpd, queued and deliverd): the stand-in hands its fd 3 to the test, which
+sends what a compromised pickupd would; mailrootd must log it, drop and kill
+that daemon and restart it alone.
 """
 import os
 import re
@@ -228,6 +233,12 @@ def attacks(T):
          r"pickupd sent a bad or unexpected QUEUE_MSG_OPEN"),
         ("a commit of a message never opened", "smtpd",
          frame(T["QUEUE_MSG_COMMIT"], absurd_n), None, r"smtpd sent a malformed commit"),
+        # deliverd sends only results, and only for a batch in flight.
+        ("a producer's type from deliverd", "deliverd", frame(T["QUEUE_MSG_OPEN"]), None,
+         r"deliverd sent a bad or unexpected QUEUE_MSG_OPEN"),
+        ("a result for no batch in flight", "deliverd",
+         frame(T["QUEUE_DELIVERY_RESULT"], u32(0) * 4, rid=12345), None,
+         r"deliverd sent a bad or unexpected QUEUE_DELIVERY_RESULT"),
         # These open a message first (a callable gets the queue id queued gave).
         ("a commit with 2^32-1 recipients", "smtpd",
          lambda qid: frame(T["QUEUE_MSG_COMMIT"], s(qid) + absurd_n[len(s(qid)):]), None,
@@ -259,7 +270,8 @@ def test_queued_drops_a_hostile_producer(suite):
         for what, peer, data, nfds, expect in attacks(T):
             link = sup.peer(peer)
             # The link works before the attack: a request a producer may send.
-            link.send(frame(T["QUEUE_MSG_ABORT"], s("00000000000000000000")))
+            if peer != "deliverd":
+                link.send(frame(T["QUEUE_MSG_ABORT"], s("00000000000000000000")))
             if callable(data):
                 link.send(frame(T["QUEUE_MSG_OPEN"], rid=1))
                 m = link.recv()
