@@ -81,7 +81,7 @@ name(const char *fmt, ...)						\
 	va_list ap;							\
 	int saved = errno;						\
 	va_start(ap, fmt);						\
-	vlog(pri, fmt, ap, witherr ? strerror(saved) : NULL);		\
+	vlog(pri, fmt, ap, (witherr) ? strerror(saved) : NULL);		\
 	va_end(ap);							\
 	errno = saved;							\
 }

@@ -89,9 +89,7 @@ smtp_reply_line(struct smtp_reply *r, const char *line, size_t len)
 	    !isdig(line[2]))
 		return SMTP_REPLY_BAD;
 	code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-	if (len == 3)
-		last = 1;
-	else if (line[3] == ' ')
+	if (len == 3 || line[3] == ' ')
 		last = 1;
 	else if (line[3] == '-')
 		last = 0;

@@ -72,7 +72,9 @@ job_free(struct job *j)
 
 	if (j == NULL)
 		return;
+	/* nrcpts counts the entries filled in: 0 when rcpts could not be allocated */
 	for (i = 0; i < j->nrcpts; i++) {
+		/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
 		free(j->rcpts[i].addr);
 		free(j->rcpts[i].orcpt);
 	}

@@ -139,6 +139,7 @@ static int	start_message(struct session *);
 static int	message_failed(struct session *, uint32_t, const char *, const char *);
 static void	read_cb(struct bufferevent *, void *);
 static void	write_cb(struct bufferevent *, void *);
+static int	body_fill(struct session *);
 static void	event_cb(struct bufferevent *, short, void *);
 static void	reply_deadline(struct session *);
 static void	reply_timeout_cb(evutil_socket_t, short, void *);
@@ -871,8 +872,7 @@ start_bdat(struct session *s)
 	s->state = S_BODY;
 	set_timeouts(s, 0);
 	bufferevent_setwatermark(s->bev, EV_WRITE, OUTPUT_LOW / 2, 0);
-	write_cb(s->bev, s);
-	return 0;
+	return body_fill(s);
 }
 
 static int
@@ -960,8 +960,7 @@ on_data(struct session *s)
 		s->state = S_BODY;
 		set_timeouts(s, 0);
 		bufferevent_setwatermark(s->bev, EV_WRITE, OUTPUT_LOW / 2, 0);
-		write_cb(s->bev, s);
-		return 0;
+		return body_fill(s);
 	}
 	reply_text(s, text, sizeof(text));
 	if (s->reply.code / 100 == 3)	/* a 3xx other than 354: not SMTP */
@@ -1149,30 +1148,41 @@ read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
-static void
-write_cb(struct bufferevent *bev, void *arg)
+/*
+ * Put more of the body into the output buffer.  -1 when the message could
+ * not be read: the session is freed then, and the caller must not touch it.
+ */
+static int
+body_fill(struct session *s)
 {
-	struct session *s = arg;
-	struct evbuffer *out = bufferevent_get_output(bev);
+	struct evbuffer *out = bufferevent_get_output(s->bev);
 	int r;
 
 	if (s->state != S_BODY || evbuffer_get_length(out) >= OUTPUT_LOW)
-		return;
+		return 0;
 	r = data_stream_fill(&s->ds, env->conf, out, OUTPUT_LOW);
 	if (r == -1) {
 		log_warn("%s reading the message", s->job->qid);
 		/* Not the server's fault: defer, and do not send a cut message. */
 		job_error(s->job, 0, 0, "4.3.0", "cannot read the message", s->hostfield);
 		session_free(s);
-		return;
+		return -1;
 	}
 	if (r == 1) {
 		s->pending++;	/* the final "." */
 		reply_deadline(s);
 		s->state = S_DOT;
 		set_timeouts(s, 1);
-		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
 	}
+	return 0;
+}
+
+static void
+write_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	(void)body_fill(arg);
 }
 
 static void

@@ -220,6 +220,8 @@ control_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 	if (!c->hello) {
 		if (msg->type != CTL_HELLO || m_get_u32(msg, &v) == -1 ||
 		    m_end(msg) == -1) {
+			log_warnx("control: client uid=%ld sent %s, not a greeting: dropped",
+			    (long)c->uid, proto_type_name(msg->type));
 			reply(c, CLIENT_FAIL, msg->id, "protocol error: expected a greeting");
 			ipc_close(ipc);
 			return;
@@ -227,7 +229,9 @@ control_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 		if (v != PROTO_VERSION) {
 			snprintf(why, sizeof(why), "protocol version mismatch: "
 			    "smtpctl speaks %u, mailrootd %u (use the smtpctl of "
-			    "the installed version)", v, PROTO_VERSION);
+			    "the installed version)", v, (unsigned)PROTO_VERSION);
+			log_warnx("control: client uid=%ld speaks protocol %u, not %u: dropped",
+			    (long)c->uid, v, (unsigned)PROTO_VERSION);
 			reply(c, CLIENT_FAIL, msg->id, why);
 			ipc_close(ipc);
 			return;

@@ -387,12 +387,14 @@ proc_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 		}
 		break;
 	case SUPERVISOR_SESSIONS:
-		if (p->id == PROC_SMTPD)
-			sessions_answer(msg);
+		if (p->id != PROC_SMTPD)
+			goto bad;
+		sessions_answer(msg);
 		break;
 	case SUPERVISOR_KILLED:
-		if (p->id == PROC_SMTPD)
-			sessions_killed(msg);
+		if (p->id != PROC_SMTPD)
+			goto bad;
+		sessions_killed(msg);
 		break;
 	case SUPERVISOR_STATS:
 		stats_answer(p, msg);
@@ -401,8 +403,9 @@ proc_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 	case SUPERVISOR_QUEUE_SHOW:
 	case SUPERVISOR_QUEUE_BADMAIL:
 	case SUPERVISOR_QUEUE_DONE:
-		if (p->id == PROC_QUEUED)
-			queue_answer(msg);
+		if (p->id != PROC_QUEUED)
+			goto bad;
+		queue_answer(msg);
 		break;
 	case SUPERVISOR_FAILED:
 		if (m_get_str(msg, &why, 256) == -1)
@@ -413,13 +416,26 @@ proc_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 			mrd_ready_report(buf);
 		break;
 	case SUPERVISOR_AUTH_CHECK:
+		if (p->id != PROC_SMTPD) {
+			explicit_bzero((void *)(uintptr_t)msg->data, msg->len);
+			goto bad;
+		}
 		auth_check(p, msg);
 		break;
 	default:
-		log_warnx("unexpected %s from %s", proto_type_name(msg->type),
-		    proc_name(p->id));
-		break;
+		goto bad;
 	}
+	return;
+bad:
+	/*
+	 * Only a broken or compromised daemon sends what is not its to send:
+	 * it is killed, and restarted as if it had crashed.
+	 */
+	log_warnx("%s sent an unexpected %s: dropping its link, killing pid %ld",
+	    proc_name(p->id), proto_type_name(msg->type), (long)p->pid);
+	ipc_close(ipc);
+	if (p->pid > 0)
+		kill(p->pid, SIGKILL);
 }
 
 static void

@@ -798,7 +798,8 @@ envelope_iis(struct parser *p, size_t nlead)
 				return -1;
 			}
 			if (p->sender == NULL) {
-				p->sender = tmp.v[0];	/* steal it */
+				/* parse_iis() succeeded: p->sender set, or one address in tmp */
+				p->sender = tmp.v[0];	/* steal it NOLINT(clang-analyzer-core.NullDereference) */
 				tmp.v[0] = NULL;
 			}
 			alist_free(&tmp);

@@ -74,7 +74,7 @@ producer_etrn(struct producer *p, struct ipc_msg *msg)
 	}
 	sub = arg[0] == '@';
 	dom = arg + sub;
-	for (i = 0; dom[i] != '\0' && i < sizeof(d) - 1; i++)
+	for (i = 0; i < sizeof(d) - 1 && dom[i] != '\0'; i++)
 		d[i] = dom[i] >= 'A' && dom[i] <= 'Z' ? (char)(dom[i] - 'A' + 'a') : dom[i];
 	d[i] = '\0';
 	if (dom[i] == '\0' && smtp_domain_valid(d, 0))

@@ -174,7 +174,7 @@ drop_commit(const char *id, int fd, int synced, char *why, size_t whysz)
 		r = -1;
 	if (close(fd) == -1)
 		r = -1;
-	if (r == -1 || renameat(qdirs.drop, tmp, qdirs.drop, name) == -1) {
+	if (r != 0 || renameat(qdirs.drop, tmp, qdirs.drop, name) == -1) {
 		snprintf(why, whysz, "Drop/%s: %s", name, strerror(errno));
 		(void)unlinkat(qdirs.drop, tmp, 0);
 		return -1;

@@ -414,7 +414,7 @@ ops_request(struct ipc *parent, struct ipc_msg *msg)
 		op_badmail(parent, msg->id);
 		return;
 	case QOP_RETRY_DOMAIN:
-		for (i = 0; arg[i] != '\0' && i < sizeof(d) - 1; i++)
+		for (i = 0; i < sizeof(d) - 1 && arg[i] != '\0'; i++)
 			d[i] = arg[i] >= 'A' && arg[i] <= 'Z' ? (char)(arg[i] - 'A' + 'a') :
 			    arg[i];
 		d[i] = '\0';

@@ -178,8 +178,9 @@ heap_push(struct entry *e)
 	struct entry **nh;
 
 	if (nheap == heapcap) {
+		/* an array of pointers: sizeof(*nh) is right */
 		if ((nh = reallocarray(heap, heapcap ? heapcap * 2 : 256,
-		    sizeof(*nh))) == NULL)
+		    sizeof(*nh))) == NULL)	/* NOLINT(bugprone-sizeof-expression) */
 			return -1;
 		heap = nh;
 		heapcap = heapcap ? heapcap * 2 : 256;
@@ -1466,7 +1467,7 @@ hold_record(const char *id, int on)
 	struct envelope env_;
 	int r;
 
-	if ((r = store_load_envelope(id, &env_)) != 0)
+	if (store_load_envelope(id, &env_) != 0)
 		return -1;
 	env_.held = on;
 	r = store_save(&env_);

@@ -349,6 +349,7 @@ store_abort(struct producer *p, struct ipc_msg *msg)
 	struct qmsg *q;
 
 	if (m_get_str(msg, &id, QUEUEID_LEN) == -1 || m_end(msg) == -1) {
+		log_warnx("%s sent a malformed abort: dropping the link", proc_name(p->id));
 		ipc_close(p->ipc);
 		return;
 	}
@@ -724,8 +725,12 @@ commit_direct(struct qmsg_list *list)
 			commit_fail(list, q, "fsync Drop/");
 		return;
 	}
+	/*
+	 * commit_fail() removed what it freed from the list; the analyzer
+	 * cannot follow TAILQ_REMOVE's pointer to the head.
+	 */
 	TAILQ_FOREACH(q, list, entry) {
-		reply_committed(q);
+		reply_committed(q);	/* NOLINT(clang-analyzer-unix.Malloc) */
 		log_accepted(q);
 		queued_stats.local += q->env.nrcpts;
 		for (i = 0; i < q->env.nrcpts; i++)
@@ -802,8 +807,12 @@ commit_queue(struct qmsg_list *list)
 		}
 		return;
 	}
+	/*
+	 * commit_fail() removed what it freed from the list; the analyzer
+	 * cannot follow TAILQ_REMOVE's pointer to the head.
+	 */
 	TAILQ_FOREACH(q, list, entry) {
-		reply_committed(q);
+		reply_committed(q);	/* NOLINT(clang-analyzer-unix.Malloc) */
 		log_accepted(q);
 	}
 	/* Local delivery of the whole list, then one fsync of Drop/. */
@@ -880,7 +889,7 @@ store_load_envelope(const char *id, struct envelope *e)
 	    strcmp(e->id, id) != 0) {
 		free(buf);
 		log_warnx("%s: corrupt envelope Queue/%s: %s", id, name,
-		    n != st.st_size ? "short read" : e->id[0] && strcmp(e->id, id) ?
+		    n != st.st_size ? "short read" : e->id[0] && strcmp(e->id, id) != 0 ?
 		    "another message's id" : why);
 		envelope_free(e);
 		return -2;

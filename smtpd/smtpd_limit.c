@@ -52,7 +52,8 @@ table_grow(void)
 	struct client_node **nb, *n, *next;
 	size_t newsz = nbuckets ? nbuckets * 2 : LIMIT_MIN_BUCKETS, i;
 
-	if ((nb = calloc(newsz, sizeof(*nb))) == NULL)
+	/* an array of pointers: sizeof(*nb) is right */
+	if ((nb = calloc(newsz, sizeof(*nb))) == NULL)	/* NOLINT(bugprone-sizeof-expression) */
 		return;
 	for (i = 0; i < nbuckets; i++) {
 		for (n = buckets[i]; n != NULL; n = next) {

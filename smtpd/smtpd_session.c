@@ -938,12 +938,15 @@ data_done(struct session *s)
 	msgbuf_flush(s, 1);
 	data_phase_end(s);
 	crossed = session_size_crossed(s, s->data.size);
+	/* In order of precedence; two causes share a reply. */
+	/* NOLINTBEGIN(bugprone-branch-clone) */
 	if (env->conf->max_message_size && s->data.size > env->conf->max_message_size)
 		err = "552 5.3.4 Message size exceeds fixed maximum message size";
 	else if (crossed)
 		err = "552 5.3.4 Message crosses the session size limit";
 	else if (s->data.flags & SMTP_DATA_TOO_BIG)
 		err = "552 5.3.4 Message size exceeds fixed maximum message size";
+	/* NOLINTEND(bugprone-branch-clone) */
 	message_complete(s, err, s->data.flags, crossed);
 }
 
@@ -1017,6 +1020,8 @@ bdat_chunk_done(struct session *s)
 	msgbuf_flush(s, s->chunk_last);
 	total = UINT64_MAX - s->session_data < s->bdat.size ? UINT64_MAX :
 	    s->session_data + s->bdat.size;
+	/* In order of precedence; two causes share a reply. */
+	/* NOLINTBEGIN(bugprone-branch-clone) */
 	if (env->conf->max_message_size && s->bdat.size > env->conf->max_message_size)
 		err = "552 5.3.4 Message size exceeds fixed maximum message size";
 	else if (max != 0 && total > max) {
@@ -1024,6 +1029,7 @@ bdat_chunk_done(struct session *s)
 		crossed = 1;
 	} else if (s->bdat.flags & SMTP_DATA_TOO_BIG)
 		err = "552 5.3.4 Message size exceeds fixed maximum message size";
+	/* NOLINTEND(bugprone-branch-clone) */
 	if (err == NULL && !s->chunk_last) {
 		reply(s, "250 2.0.0 %llu octets received", (unsigned long long)s->chunk_size);
 		return;
@@ -1433,7 +1439,7 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t list
     unsigned listen_flags)
 {
 	static const char paused_msg[] = "421 4.3.2 Service paused, try again later\r\n";
-	struct session_node *node;
+	struct session_node *node = NULL;
 	struct session *s;
 	char busy[CONF_NAME_MAX + 64];
 	int r;
@@ -1450,8 +1456,9 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t list
 	if ((s = calloc(1, sizeof(*s))) == NULL || (node = calloc(1, sizeof(*node))) == NULL ||
 	    (s->msgbuf = evbuffer_new()) == NULL) {
 		log_warnx("out of memory for a session");
-		if (s)
+		if (s && s->msgbuf)
 			evbuffer_free(s->msgbuf);
+		free(node);
 		free(s);
 		close(fd);
 		return;
@@ -1494,6 +1501,8 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint32_t list
 	}
 	node->s = s;
 	RB_INSERT(session_tree, &sessions, node);
+	/* The tree holds node: the analyzer cannot see RB_INSERT keep it. */
+	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
 	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, INPUT_HIGH);
 	bufferevent_setwatermark(s->bev, EV_WRITE, OUTPUT_HIGH / 4, 0);

@@ -115,6 +115,8 @@ status_kill(struct ipc *parent, struct ipc_msg *msg)
 	if (all) {
 		/* Collect first: ending one may take it out of the tree. */
 		w.cap = session_count();
+		/* an array of pointers: sizeof(*w.v) is right */
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
 		if (w.cap > 0 && (w.v = reallocarray(NULL, w.cap, sizeof(*w.v))) == NULL)
 			fatal("kill sessions");
 		session_foreach(collect_session, &w);
