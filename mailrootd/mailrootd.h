@@ -147,6 +147,11 @@ void	stats_cancel(void *arg);
 int	metrics_open(const struct config *, char *err, size_t errsz);
 void	metrics_start(void);
 void	metrics_close(void);
+/*
+ * The pure request reader (also fuzz_metrics' entry point): 0 for more
+ * input, else the HTTP status to answer (200: the counters).
+ */
+int	metrics_request_parse(const char *in, size_t len, size_t total);
 
 /* mailrootd_queue.c: the queue requests of operators, to queued and back */
 int	queue_request(int client, uint32_t client_id, uint32_t op, const char *arg,
