@@ -111,6 +111,16 @@ struct mbuf;
 void	control_send(int slot, struct mbuf *);
 void	control_fail(int slot, uint32_t id, const char *why);
 void	control_ok(int slot, uint32_t id, const char *text);
+/* A control request's fields (CTL_HELLO, CTL_QUEUE, CTL_KILL_SESSION, CTL_LOG_LEVEL). */
+struct ctl_request {
+	uint32_t	 v;	/* HELLO: version; KILL_SESSION: all; LOG_LEVEL: verbose */
+	uint32_t	 sid;	/* KILL_SESSION: session id */
+	uint32_t	 op;	/* QUEUE: enum queue_op (known) */
+	const char	*arg;	/* QUEUE: argument, in the message */
+};
+struct ipc_msg;
+/* Decode and bound-check one control request; -1 with the protocol error in *why. */
+int	control_request_decode(struct ipc_msg *, struct ctl_request *, const char **why);
 
 /* mailrootd_sessions.c: the sessions table, from smtpd to smtpctl */
 struct ipc_msg;
