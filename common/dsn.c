@@ -134,9 +134,16 @@ int
 dsn_envid_valid(const char *v)
 {
 	char buf[DSN_ENVID_MAX + 1];
+	int n, i;
 
-	return v[0] != '\0' && strlen(v) <= DSN_ENVID_MAX &&
-	    dsn_xtext_decode(v, 0, buf, sizeof(buf)) >= 0;
+	if (v[0] == '\0' || strlen(v) > DSN_ENVID_MAX ||
+	    (n = dsn_xtext_decode(v, 0, buf, sizeof(buf))) < 0)
+		return 0;
+	/* "+80".."+FF" is xtext too, but not printable US-ASCII */
+	for (i = 0; i < n; i++)
+		if ((unsigned char)buf[i] > 0x7e)
+			return 0;
+	return 1;
 }
 
 int

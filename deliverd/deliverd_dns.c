@@ -82,14 +82,6 @@ struct dns_addr_query {
 	int			 family;	/* AF_INET or AF_INET6 */
 };
 
-/* What the two queries of one host found. */
-struct dns_host_addrs {
-	struct in6_addr		 v6[MX_ADDRS_MAX];
-	struct in_addr		 v4[MX_ADDRS_MAX];
-	size_t			 n6, n4;
-	int			 status6, status4;	/* c-ares status */
-};
-
 struct dns_query {
 	dns_done_fn		 done;		/* NULL once cancelled or called */
 	void			*arg;
@@ -360,29 +352,24 @@ addrs_done(struct dns_query *q, int timedout)
 		    q->name, status_words(st));
 }
 
-/* One A or AAAA answer of one host. */
-static void
-addr_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+/*
+ * An A (AF_INET) or AAAA (AF_INET6) answer from the network into f's
+ * usable addresses of that family (appended, at most MX_ADDRS_MAX); the
+ * c-ares status of the parse.
+ */
+int
+dns_addr_answer(const unsigned char *abuf, int alen, int family,
+    struct dns_host_addrs *f)
 {
-	struct dns_addr_query *a = arg;
-	struct dns_query *q = a->q;
-	struct dns_host_addrs *f = &q->found[a->host];
 	struct ares_addrttl a4[DNS_RECORDS_MAX];
 	struct ares_addr6ttl a6[DNS_RECORDS_MAX];
-	int i, n = DNS_RECORDS_MAX;
+	int i, n = DNS_RECORDS_MAX, status;
 
-	(void)timeouts;
-	q->pending--;
-	aresloop_answered();
-	if (q->done == NULL || q->finished) {
-		query_free_if_idle(q);
-		return;
-	}
-	if (status == ARES_SUCCESS && a->family == AF_INET6)
+	if (family == AF_INET6)
 		status = ares_parse_aaaa_reply(abuf, alen, NULL, a6, &n);
-	else if (status == ARES_SUCCESS)
+	else
 		status = ares_parse_a_reply(abuf, alen, NULL, a4, &n);
-	if (status == ARES_SUCCESS && a->family == AF_INET6) {
+	if (status == ARES_SUCCESS && family == AF_INET6) {
 		for (i = 0; i < n && i < DNS_RECORDS_MAX && f->n6 < MX_ADDRS_MAX; i++) {
 			memcpy(&f->v6[f->n6], &a6[i].ip6addr, sizeof(f->v6[0]));
 			if (addr_usable6(&f->v6[f->n6]))
@@ -393,6 +380,26 @@ addr_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 			if (addr_usable4(&a4[i].ipaddr))
 				f->v4[f->n4++] = a4[i].ipaddr;
 	}
+	return status;
+}
+
+/* One A or AAAA answer of one host. */
+static void
+addr_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_addr_query *a = arg;
+	struct dns_query *q = a->q;
+	struct dns_host_addrs *f = &q->found[a->host];
+
+	(void)timeouts;
+	q->pending--;
+	aresloop_answered();
+	if (q->done == NULL || q->finished) {
+		query_free_if_idle(q);
+		return;
+	}
+	if (status == ARES_SUCCESS)
+		status = dns_addr_answer(abuf, alen, a->family, f);
 	if (a->family == AF_INET6)
 		f->status6 = status;
 	else
@@ -508,43 +515,29 @@ mx_order(struct mx_host *h, size_t n)
 	}
 }
 
-static void
-mx_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+/*
+ * An MX answer from the network as the hosts to try, into res->hosts[]:
+ * names cleaned (RFC 5321 4.1.2), duplicates merged at their best
+ * preference, sorted (equal preferences shuffled), at most MX_HOSTS_MAX of
+ * the first MX_CANDIDATES_MAX records.  The c-ares status of the parse
+ * (ENODATA: no MX records); on success res->nhosts may be 0, and then
+ * res->status is MX_NULLMX (only "." hosts) or MX_TEMPFAIL (no usable name).
+ */
+int
+dns_mx_answer(const unsigned char *abuf, int alen, struct mx_result *res)
 {
-	struct dns_query *q = arg;
 	struct ares_mx_reply *mx = NULL, *m;
 	struct mx_host *cand;
 	char name[SMTP_DOMAIN_MAX + 2];
 	size_t n = 0, i;
-	int nnull = 0, nbad = 0;
+	int nnull = 0, nbad = 0, status;
 
-	(void)timeouts;
-	q->pending--;
-	aresloop_answered();
-	if (q->done == NULL || q->finished) {
-		query_free_if_idle(q);
-		return;
-	}
-	if (status == ARES_SUCCESS)
-		status = ares_parse_mx_reply(abuf, alen, &mx);
-	switch (status) {
-	case ARES_SUCCESS:
-		break;
-	case ARES_ENOTFOUND:
-		query_finish(q, MX_NXDOMAIN, "%s: no such domain", q->name);
-		return;
-	case ARES_ENODATA:
-		implicit_mx(q);
-		return;
-	default:
-		query_finish(q, MX_TEMPFAIL, "MX of %s: %s", q->name,
-		    status_words(status));
-		return;
-	}
+	res->nhosts = 0;
+	if ((status = ares_parse_mx_reply(abuf, alen, &mx)) != ARES_SUCCESS)
+		return status;
 	if ((cand = calloc(MX_CANDIDATES_MAX, sizeof(*cand))) == NULL) {
 		ares_free_data(mx);
-		query_finish(q, MX_TEMPFAIL, "MX of %s: out of memory", q->name);
-		return;
+		return ARES_ENOMEM;
 	}
 	for (m = mx; m != NULL && n < MX_CANDIDATES_MAX; m = m->next) {
 		if (name_clean(m->host, name, sizeof(name)) == -1) {
@@ -567,19 +560,54 @@ mx_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 		host_set(&cand[n++], name, m->priority);
 	}
 	ares_free_data(mx);
-	if (n == 0) {
-		free(cand);
-		if (nnull > 0 && nbad == 0)
+	if (n == 0)
+		res->status = nnull > 0 && nbad == 0 ? MX_NULLMX : MX_TEMPFAIL;
+	else {
+		mx_order(cand, n);
+		res->status = MX_OK;
+		res->nhosts = n < MX_HOSTS_MAX ? n : MX_HOSTS_MAX;
+		memcpy(res->hosts, cand, res->nhosts * sizeof(res->hosts[0]));
+	}
+	free(cand);
+	return ARES_SUCCESS;
+}
+
+static void
+mx_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_query *q = arg;
+
+	(void)timeouts;
+	q->pending--;
+	aresloop_answered();
+	if (q->done == NULL || q->finished) {
+		query_free_if_idle(q);
+		return;
+	}
+	if (status == ARES_SUCCESS)
+		status = dns_mx_answer(abuf, alen, &q->res);
+	switch (status) {
+	case ARES_SUCCESS:
+		break;
+	case ARES_ENOTFOUND:
+		query_finish(q, MX_NXDOMAIN, "%s: no such domain", q->name);
+		return;
+	case ARES_ENODATA:
+		implicit_mx(q);
+		return;
+	default:
+		query_finish(q, MX_TEMPFAIL, "MX of %s: %s", q->name,
+		    status_words(status));
+		return;
+	}
+	if (q->res.nhosts == 0) {
+		if (q->res.status == MX_NULLMX)
 			query_finish(q, MX_NULLMX, "%s accepts no mail (null MX)", q->name);
 		else
 			query_finish(q, MX_TEMPFAIL, "MX of %s: no usable host name",
 			    q->name);
 		return;
 	}
-	mx_order(cand, n);
-	q->res.nhosts = n < MX_HOSTS_MAX ? n : MX_HOSTS_MAX;
-	memcpy(q->res.hosts, cand, q->res.nhosts * sizeof(q->res.hosts[0]));
-	free(cand);
 	addrs_start(q);
 }
 

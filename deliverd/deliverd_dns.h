@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <stdint.h>
 
 #include "smtp_parse.h"
@@ -38,6 +39,24 @@ struct mx_result {
 	size_t		 nhosts;
 	struct mx_host	 hosts[MX_HOSTS_MAX];
 };
+
+/* What the A and AAAA queries of one host found. */
+struct dns_host_addrs {
+	struct in6_addr		 v6[MX_ADDRS_MAX];
+	struct in_addr		 v4[MX_ADDRS_MAX];
+	size_t			 n6, n4;
+	int			 status6, status4;	/* c-ares status */
+};
+
+/*
+ * The pure parts of a lookup (answer bytes in, hosts out; also the fuzz
+ * target's entry points): an MX answer as res->hosts[] (the c-ares status;
+ * on success with no hosts, res->status is MX_NULLMX or MX_TEMPFAIL), and an
+ * A/AAAA answer appended to f's addresses of that family.
+ */
+int	dns_mx_answer(const unsigned char *abuf, int alen, struct mx_result *res);
+int	dns_addr_answer(const unsigned char *abuf, int alen, int family,
+	    struct dns_host_addrs *f);
 
 /* A status as a short word for log lines: "ok", "tempfail", "nxdomain", ... */
 const char *dns_mx_status_name(enum mx_status);

@@ -111,6 +111,16 @@ struct mbuf;
 void	control_send(int slot, struct mbuf *);
 void	control_fail(int slot, uint32_t id, const char *why);
 void	control_ok(int slot, uint32_t id, const char *text);
+/* A control request's fields (CTL_HELLO, CTL_QUEUE, CTL_KILL_SESSION, CTL_LOG_LEVEL). */
+struct ctl_request {
+	uint32_t	 v;	/* HELLO: version; KILL_SESSION: all; LOG_LEVEL: verbose */
+	uint32_t	 sid;	/* KILL_SESSION: session id */
+	uint32_t	 op;	/* QUEUE: enum queue_op (known) */
+	const char	*arg;	/* QUEUE: argument, in the message */
+};
+struct ipc_msg;
+/* Decode and bound-check one control request; -1 with the protocol error in *why. */
+int	control_request_decode(struct ipc_msg *, struct ctl_request *, const char **why);
 
 /* mailrootd_sessions.c: the sessions table, from smtpd to smtpctl */
 struct ipc_msg;
@@ -147,6 +157,11 @@ void	stats_cancel(void *arg);
 int	metrics_open(const struct config *, char *err, size_t errsz);
 void	metrics_start(void);
 void	metrics_close(void);
+/*
+ * The pure request reader (also fuzz_metrics' entry point): 0 for more
+ * input, else the HTTP status to answer (200: the counters).
+ */
+int	metrics_request_parse(const char *in, size_t len, size_t total);
 
 /* mailrootd_queue.c: the queue requests of operators, to queued and back */
 int	queue_request(int client, uint32_t client_id, uint32_t op, const char *arg,

@@ -188,25 +188,58 @@ reply_stats(const struct stat_set *set, void *arg, uint32_t id)
 	ipc_send(c->ipc, &m);
 }
 
+/*
+ * The fields of one request from a control client, checked against their
+ * bounds (also fuzz_control's entry point): 0, or -1 with the protocol
+ * error to answer in *why.  A type without fields must have no payload.
+ */
+int
+control_request_decode(struct ipc_msg *msg, struct ctl_request *r, const char **why)
+{
+	memset(r, 0, sizeof(*r));
+	switch (msg->type) {
+	case CTL_HELLO:
+		*why = "protocol error: expected a greeting";
+		return m_get_u32(msg, &r->v) == -1 || m_end(msg) == -1 ? -1 : 0;
+	case CTL_QUEUE:
+		*why = "protocol error: bad queue request";
+		return m_get_u32(msg, &r->op) == -1 ||
+		    m_get_str(msg, &r->arg, QUEUE_ARG_MAX) == -1 || m_end(msg) == -1 ||
+		    proto_queue_op_name(r->op) == NULL ? -1 : 0;
+	case CTL_KILL_SESSION:
+		*why = "protocol error: bad kill request";
+		return m_get_u32(msg, &r->v) == -1 || m_get_u32(msg, &r->sid) == -1 ||
+		    m_end(msg) == -1 || r->v > 1 ? -1 : 0;
+	case CTL_LOG_LEVEL:
+		*why = "protocol error: bad log level";
+		return m_get_u32(msg, &r->v) == -1 || m_end(msg) == -1 || r->v > 1 ? -1 : 0;
+	default:
+		*why = "protocol error: unexpected payload";
+		return m_end(msg);
+	}
+}
+
 /* CTL_QUEUE: u32 op, str argument; to queued (mailrootd_queue.c). */
 static void
 control_queue(struct client *c, struct ipc_msg *msg)
 {
-	const char *arg, *name;
+	struct ctl_request r;
+	const char *name, *perr;
 	char what[64], why[256];
 	uint32_t op;
 
-	if (m_get_u32(msg, &op) == -1 || m_get_str(msg, &arg, QUEUE_ARG_MAX) == -1 ||
-	    m_end(msg) == -1 || (name = proto_queue_op_name(op)) == NULL) {
-		reply(c, CLIENT_FAIL, msg->id, "protocol error: bad queue request");
+	if (control_request_decode(msg, &r, &perr) == -1) {
+		reply(c, CLIENT_FAIL, msg->id, perr);
 		return;
 	}
+	op = r.op;
+	name = proto_queue_op_name(op);
 	snprintf(what, sizeof(what), "queue %s", name);
 	/* The header section is the content of someone's mail: operators only. */
 	if ((proto_queue_mutates(op) || op == QOP_SHOW) &&
 	    need_operator(c, msg->id, what) == -1)
 		return;
-	if (queue_request((int)(c - clients), msg->id, op, arg, why, sizeof(why)) == -1)
+	if (queue_request((int)(c - clients), msg->id, op, r.arg, why, sizeof(why)) == -1)
 		reply(c, CLIENT_FAIL, msg->id, why);
 }
 
@@ -214,18 +247,20 @@ static void
 control_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 {
 	struct client *c = arg;
+	struct ctl_request r;
+	const char *perr;
 	char why[512];
-	uint32_t v, sid;
+	uint32_t v;
 
 	if (!c->hello) {
-		if (msg->type != CTL_HELLO || m_get_u32(msg, &v) == -1 ||
-		    m_end(msg) == -1) {
+		if (msg->type != CTL_HELLO || control_request_decode(msg, &r, &perr) == -1) {
 			log_warnx("control: client uid=%ld sent %s, not a greeting: dropped",
 			    (long)c->uid, proto_type_name(msg->type));
 			reply(c, CLIENT_FAIL, msg->id, "protocol error: expected a greeting");
 			ipc_close(ipc);
 			return;
 		}
+		v = r.v;
 		if (v != PROTO_VERSION) {
 			snprintf(why, sizeof(why), "protocol version mismatch: "
 			    "smtpctl speaks %u, mailrootd %u (use the smtpctl of "
@@ -248,22 +283,22 @@ control_dispatch(struct ipc *ipc, struct ipc_msg *msg, void *arg)
 	case CTL_KILL_SESSION:
 		if (need_operator(c, msg->id, "kill session") == -1)
 			return;
-		if (m_get_u32(msg, &v) == -1 || m_get_u32(msg, &sid) == -1 ||
-		    m_end(msg) == -1 || v > 1) {
-			reply(c, CLIENT_FAIL, msg->id, "protocol error: bad kill request");
+		if (control_request_decode(msg, &r, &perr) == -1) {
+			reply(c, CLIENT_FAIL, msg->id, perr);
 			return;
 		}
-		if (sessions_kill((int)(c - clients), msg->id, v, sid, why,
+		if (sessions_kill((int)(c - clients), msg->id, r.v, r.sid, why,
 		    sizeof(why)) == -1)
 			reply(c, CLIENT_FAIL, msg->id, why);
 		return;
 	case CTL_LOG_LEVEL:
 		if (need_operator(c, msg->id, "log") == -1)
 			return;
-		if (m_get_u32(msg, &v) == -1 || m_end(msg) == -1 || v > 1) {
-			reply(c, CLIENT_FAIL, msg->id, "protocol error: bad log level");
+		if (control_request_decode(msg, &r, &perr) == -1) {
+			reply(c, CLIENT_FAIL, msg->id, perr);
 			return;
 		}
+		v = r.v;
 		log_setverbose((int)v);
 		proc_send_log_level((int)v);
 		log_info("log level %s", v ? "verbose" : "brief");

@@ -37,6 +37,8 @@
 #define METRICS_CLIENTS_MAX	8
 #define METRICS_REQUEST_MAX	4096
 #define METRICS_DEADLINE_SEC	5
+/* looked at of the input: enough to find the empty line within the bound */
+#define METRICS_PEEK_MAX	(METRICS_REQUEST_MAX + 4)
 
 struct mclient {
 	struct bufferevent	*bev;	/* NULL: slot free */
@@ -139,39 +141,63 @@ metrics_answer(const struct stat_set *set, void *arg, uint32_t cookie)
  * The request line: "METHOD SP TARGET SP HTTP/1.x"; 200 (counters asked
  * for), or the error status to answer.
  */
-static void
-client_request(struct mclient *c, const char *line)
+static int
+request_line(const char *line)
 {
 	const char *sp1, *sp2;
 	size_t mlen, i;
 
 	if ((sp1 = strchr(line, ' ')) == NULL || (sp2 = strchr(sp1 + 1, ' ')) == NULL ||
 	    sp1 == line || sp2 == sp1 + 1 ||
-	    (strcmp(sp2 + 1, "HTTP/1.0") != 0 && strcmp(sp2 + 1, "HTTP/1.1") != 0)) {
-		client_error(c, "400 Bad Request", "");
-		return;
-	}
+	    (strcmp(sp2 + 1, "HTTP/1.0") != 0 && strcmp(sp2 + 1, "HTTP/1.1") != 0))
+		return 400;
 	mlen = (size_t)(sp1 - line);
 	for (i = 0; i < mlen; i++)
-		if (line[i] < 'A' || line[i] > 'Z') {
-			client_error(c, "400 Bad Request", "");
-			return;
-		}
-	if (mlen != 3 || strncmp(line, "GET", 3) != 0) {
-		client_error(c, "405 Method Not Allowed", "Allow: GET\r\n");
-		return;
-	}
+		if (line[i] < 'A' || line[i] > 'Z')
+			return 400;
+	if (mlen != 3 || strncmp(line, "GET", 3) != 0)
+		return 405;
 	if ((size_t)(sp2 - sp1 - 1) != strlen("/metrics") ||
-	    strncmp(sp1 + 1, "/metrics", strlen("/metrics")) != 0) {
-		client_error(c, "404 Not Found", "");
-		return;
-	}
-	if (stats_request(metrics_answer, c, 0) == -1) {
-		client_error(c, "503 Service Unavailable", "");
-		return;
-	}
-	c->waiting = 1;
-	bufferevent_disable(c->bev, EV_READ);
+	    strncmp(sp1 + 1, "/metrics", strlen("/metrics")) != 0)
+		return 404;
+	return 200;
+}
+
+/*
+ * What a client's request asks, from the first `len` octets (at most
+ * METRICS_PEEK_MAX) of the `total` it has sent: 0 while the empty line
+ * ending the header has not come (and the bound is not passed), else the
+ * status to answer: 200 (the counters), 400, 404 or 405.
+ */
+int
+metrics_request_parse(const char *in, size_t len, size_t total)
+{
+	char line[METRICS_REQUEST_MAX + 1];
+	const char *end;
+	size_t n;
+	char *eol;
+
+	/* The request ends with an empty line (CRLF CRLF; bare LF tolerated). */
+	if ((end = memmem(in, len, "\r\n\r\n", 4)) == NULL)
+		end = memmem(in, len, "\n\n", 2);
+	if (end == NULL || (size_t)(end - in) > METRICS_REQUEST_MAX)
+		return total > METRICS_REQUEST_MAX ? 400 : 0;
+	/* up to and with the line end that begins the empty line */
+	n = (size_t)(end - in) + 2;
+	if (n > sizeof(line) - 1)
+		n = sizeof(line) - 1;
+	memcpy(line, in, n);
+	line[n] = '\0';
+	if ((eol = strchr(line, '\n')) == NULL)
+		return 400;
+	*eol = '\0';
+	if (eol > line && eol[-1] == '\r')
+		eol[-1] = '\0';
+	/* No control characters in the request line. */
+	for (eol = line; *eol; eol++)
+		if ((unsigned char)*eol < 0x20 || *eol == 0x7f)
+			return 400;
+	return request_line(line);
 }
 
 static void
@@ -179,44 +205,42 @@ client_read(struct bufferevent *bev, void *arg)
 {
 	struct mclient *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer_ptr end;
-	char line[METRICS_REQUEST_MAX + 1];
-	size_t len, n;
-	char *eol;
+	char buf[METRICS_PEEK_MAX];
+	size_t len;
+	ev_ssize_t n;
 
 	if (c->answered || c->waiting) {
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
-	/* The request ends with an empty line (CRLF CRLF; bare LF tolerated). */
-	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-	if (end.pos == -1)
-		end = evbuffer_search(in, "\n\n", 2, NULL);
 	len = evbuffer_get_length(in);
-	if (end.pos == -1 || (size_t)end.pos > METRICS_REQUEST_MAX) {
-		if (len > METRICS_REQUEST_MAX)
-			client_error(c, "400 Bad Request", "");
+	if ((n = evbuffer_copyout(in, buf, sizeof(buf))) < 0)
+		n = 0;
+	switch (metrics_request_parse(buf, (size_t)n, len)) {
+	case 0:
 		return;
-	}
-	/* up to and with the line end that begins the empty line */
-	n = (size_t)end.pos + 2;
-	n = evbuffer_copyout(in, line, n < sizeof(line) ? n : sizeof(line) - 1);
-	evbuffer_drain(in, len);
-	line[n < sizeof(line) ? n : sizeof(line) - 1] = '\0';
-	if ((eol = strchr(line, '\n')) == NULL) {
+	case 200:
+		evbuffer_drain(in, len);
+		if (stats_request(metrics_answer, c, 0) == -1) {
+			client_error(c, "503 Service Unavailable", "");
+			return;
+		}
+		c->waiting = 1;
+		bufferevent_disable(c->bev, EV_READ);
+		return;
+	case 404:
+		evbuffer_drain(in, len);
+		client_error(c, "404 Not Found", "");
+		return;
+	case 405:
+		evbuffer_drain(in, len);
+		client_error(c, "405 Method Not Allowed", "Allow: GET\r\n");
+		return;
+	default:
+		evbuffer_drain(in, len);
 		client_error(c, "400 Bad Request", "");
 		return;
 	}
-	*eol = '\0';
-	if (eol > line && eol[-1] == '\r')
-		eol[-1] = '\0';
-	/* No control characters in the request line. */
-	for (eol = line; *eol; eol++)
-		if ((unsigned char)*eol < 0x20 || *eol == 0x7f) {
-			client_error(c, "400 Bad Request", "");
-			return;
-		}
-	client_request(c, line);
 }
 
 static void

@@ -244,6 +244,11 @@ int	dns_configure(const struct config *, char *why, size_t whysz);
 int	dns_lookup_client(struct session *);
 void	dns_cancel(struct session *);
 const char *dns_status_name(enum dns_status);
+/* The pure parts (answer bytes in; also fuzz_dns_ptr's entry points): */
+int	dns_ptr_answer(const unsigned char *abuf, int alen, const unsigned char *addr,
+	    int family, char (*names)[SMTP_DOMAIN_MAX + 1], int max, int *nnames);
+int	dns_fwd_answer(const unsigned char *abuf, int alen, int family,
+	    const unsigned char *addr);
 
 /* smtpd_policy.c: connection control and relay decisions */
 enum policy_rcpt {

@@ -237,15 +237,39 @@ fwd_done(struct dns_lookup *lk)
 	    lk->timedout ? DNS_TIMEOUT : DNS_UNCONFIRMED);
 }
 
+/*
+ * Whether an A (AF_INET) or AAAA (AF_INET6) answer from the network holds
+ * `addr` (4 or 16 bytes) among its first DNS_ADDRS_MAX records.
+ */
+int
+dns_fwd_answer(const unsigned char *abuf, int alen, int family,
+    const unsigned char *addr)
+{
+	struct ares_addrttl a4[DNS_ADDRS_MAX];
+	struct ares_addr6ttl a6[DNS_ADDRS_MAX];
+	int i, n = DNS_ADDRS_MAX;
+
+	if (family == AF_INET &&
+	    ares_parse_a_reply(abuf, alen, NULL, a4, &n) == ARES_SUCCESS) {
+		for (i = 0; i < n && i < DNS_ADDRS_MAX; i++)
+			if (memcmp(&a4[i].ipaddr, addr, 4) == 0)
+				return 1;
+	} else if (family == AF_INET6 &&
+	    ares_parse_aaaa_reply(abuf, alen, NULL, a6, &n) == ARES_SUCCESS) {
+		for (i = 0; i < n && i < DNS_ADDRS_MAX; i++)
+			if (memcmp(&a6[i].ip6addr, addr, 16) == 0)
+				return 1;
+	}
+	return 0;
+}
+
 /* A forward (A or AAAA) answer for names[idx]. */
 static void
 fwd_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct dns_fwd *f = arg;
 	struct dns_lookup *lk = f->lk;
-	struct ares_addrttl a4[DNS_ADDRS_MAX];
-	struct ares_addr6ttl a6[DNS_ADDRS_MAX];
-	int i, n = DNS_ADDRS_MAX, found = 0;
+	int found = 0;
 
 	(void)timeouts;
 	lk->pending--;
@@ -254,17 +278,9 @@ fwd_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 		lookup_free_if_idle(lk);
 		return;
 	}
-	if (status == ARES_SUCCESS && lk->family == AF_INET &&
-	    ares_parse_a_reply(abuf, alen, NULL, a4, &n) == ARES_SUCCESS) {
-		for (i = 0; i < n && i < DNS_ADDRS_MAX; i++)
-			if (memcmp(&a4[i].ipaddr, lk->addr, 4) == 0)
-				found = 1;
-	} else if (status == ARES_SUCCESS && lk->family == AF_INET6 &&
-	    ares_parse_aaaa_reply(abuf, alen, NULL, a6, &n) == ARES_SUCCESS) {
-		for (i = 0; i < n && i < DNS_ADDRS_MAX; i++)
-			if (memcmp(&a6[i].ip6addr, lk->addr, 16) == 0)
-				found = 1;
-	} else if (status == ARES_ETIMEOUT)
+	if (status == ARES_SUCCESS)
+		found = dns_fwd_answer(abuf, alen, lk->family, lk->addr);
+	else if (status == ARES_ETIMEOUT)
 		lk->timedout = 1;
 	lk->confirmed[f->idx] = found;
 	if (lk->pending == 0)
@@ -273,13 +289,14 @@ fwd_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 
 /* Keep a PTR name if it is a domain name and new; drop a trailing dot. */
 static void
-add_name(struct dns_lookup *lk, const char *name)
+add_name(char (*names)[SMTP_DOMAIN_MAX + 1], int max, int *nnames,
+    const char *name)
 {
 	char n[SMTP_DOMAIN_MAX + 2];
 	size_t len;
 	int i;
 
-	if (name == NULL || lk->nnames >= DNS_NAMES_MAX ||
+	if (name == NULL || *nnames >= max ||
 	    (len = strlen(name)) == 0 || len >= sizeof(n))
 		return;
 	memcpy(n, name, len + 1);
@@ -287,17 +304,40 @@ add_name(struct dns_lookup *lk, const char *name)
 		n[--len] = '\0';
 	if (len == 0 || len > SMTP_DOMAIN_MAX || n[0] == '[' || !smtp_domain_valid(n, 0))
 		return;
-	for (i = 0; i < lk->nnames; i++)
-		if (strcasecmp(lk->names[i], n) == 0)
+	for (i = 0; i < *nnames; i++)
+		if (strcasecmp(names[i], n) == 0)
 			return;
-	strlcpy(lk->names[lk->nnames++], n, sizeof(lk->names[0]));
+	strlcpy(names[(*nnames)++], n, sizeof(names[0]));
+}
+
+/*
+ * A PTR answer from the network for `addr` (4 or 16 bytes of `family`):
+ * its distinct names that are domain names, without a trailing dot, into
+ * names[] (at most `max`, *nnames of them); the c-ares status of the parse.
+ */
+int
+dns_ptr_answer(const unsigned char *abuf, int alen, const unsigned char *addr,
+    int family, char (*names)[SMTP_DOMAIN_MAX + 1], int max, int *nnames)
+{
+	struct hostent *he = NULL;
+	int i, rc;
+
+	*nnames = 0;
+	rc = ares_parse_ptr_reply(abuf, alen, addr, family == AF_INET ? 4 : 16,
+	    family, &he);
+	if (rc != ARES_SUCCESS)
+		return rc;
+	for (i = 0; he->h_aliases != NULL && he->h_aliases[i] != NULL; i++)
+		add_name(names, max, nnames, he->h_aliases[i]);
+	add_name(names, max, nnames, he->h_name);
+	ares_free_hostent(he);
+	return ARES_SUCCESS;
 }
 
 static void
 ptr_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct dns_lookup *lk = arg;
-	struct hostent *he = NULL;
 	int i, rc, n;
 
 	(void)timeouts;
@@ -312,17 +352,13 @@ ptr_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 		lookup_complete(lk, status_of(status));
 		return;
 	}
-	rc = ares_parse_ptr_reply(abuf, alen, lk->addr, lk->family == AF_INET ? 4 : 16,
-	    lk->family, &he);
+	rc = dns_ptr_answer(abuf, alen, lk->addr, lk->family, lk->names,
+	    DNS_NAMES_MAX, &lk->nnames);
 	if (rc != ARES_SUCCESS) {
 		lk->error = rc;
 		lookup_complete(lk, status_of(rc));
 		return;
 	}
-	for (i = 0; he->h_aliases != NULL && he->h_aliases[i] != NULL; i++)
-		add_name(lk, he->h_aliases[i]);
-	add_name(lk, he->h_name);
-	ares_free_hostent(he);
 	if (lk->nnames == 0) {
 		/* Only names that are not domain names: as good as none. */
 		lookup_complete(lk, DNS_UNCONFIRMED);

@@ -124,6 +124,8 @@ START_TEST(test_ret_envid_orcpt)
 	ck_assert(!dsn_envid_valid(""));
 	ck_assert(!dsn_envid_valid("a+0Ab"));
 	ck_assert(!dsn_envid_valid("j\xc3\xb6rg"));
+	ck_assert(!dsn_envid_valid("a+80b"));	/* xtext, but not US-ASCII (fuzz_dsn) */
+	ck_assert(!dsn_envid_valid("a+7Fb"));
 	memset(big, 'e', 100);
 	big[100] = '\0';
 	ck_assert(dsn_envid_valid(big));
