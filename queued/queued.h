@@ -47,6 +47,8 @@ struct qmsg {
 	int		 envfd;		/* Queue/tmp/<id>.env being committed, or -1 */
 	int		 dropfd;	/* Drop/.<id>.tmp of a direct commit, or -1 */
 	int		 direct;	/* fd is Drop/.<id>.tmp, written from the OPEN */
+	size_t		 hdrlen;	/* direct: octets of Drop header before the content */
+	uint64_t	 size;		/* the content's, taken when the batch is flushed */
 	struct envelope	 env;
 	struct envelope	 announced;	/* direct: what OPEN said the commit will say */
 };
@@ -168,7 +170,7 @@ int	drop_write(const char *id, const char *sender, const char *const *rcpts,
  * content after it (a message announced as all local): 0, or -1 (errno).
  */
 int	drop_open(const char *id, const char *sender, const char *const *rcpts,
-	    size_t nrcpts, int *fdp);
+	    size_t nrcpts, int *fdp, size_t *hdrlen);
 int	drop_commit(const char *id, int fd, int synced, char *why, size_t whysz);
 /* Copy at most `limit` octets of `in` (from offset 0) to the end of `out`. */
 int	copy_content(int in, int out, uint64_t limit, int *truncated);

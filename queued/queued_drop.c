@@ -79,7 +79,8 @@ limited:
  */
 /* The IIS header of a Drop file: x-sender, then an x-receiver per recipient. */
 static int
-write_header(int fd, const char *sender, const char *const *rcpts, size_t nrcpts)
+write_header(int fd, const char *sender, const char *const *rcpts, size_t nrcpts,
+    size_t *len)
 {
 	struct evbuffer *hdr;
 	size_t i;
@@ -90,6 +91,7 @@ write_header(int fd, const char *sender, const char *const *rcpts, size_t nrcpts
 	evbuffer_add_printf(hdr, "x-sender: %s\r\n", sender[0] ? sender : "<>");
 	for (i = 0; i < nrcpts; i++)
 		evbuffer_add_printf(hdr, "x-receiver: %s\r\n", rcpts[i]);
+	*len = evbuffer_get_length(hdr);
 	while (r == 0 && evbuffer_get_length(hdr) > 0)
 		if (evbuffer_write(hdr, fd) <= 0)
 			r = -1;
@@ -99,7 +101,7 @@ write_header(int fd, const char *sender, const char *const *rcpts, size_t nrcpts
 
 int
 drop_open(const char *id, const char *sender, const char *const *rcpts,
-    size_t nrcpts, int *fdp)
+    size_t nrcpts, int *fdp, size_t *hdrlen)
 {
 	char tmp[QUEUEID_LEN + 8];
 	int fd, saved;
@@ -108,7 +110,7 @@ drop_open(const char *id, const char *sender, const char *const *rcpts,
 	fd = openat(qdirs.drop, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (fd == -1)
 		return -1;
-	if (write_header(fd, sender, rcpts, nrcpts) == -1) {
+	if (write_header(fd, sender, rcpts, nrcpts, hdrlen) == -1) {
 		saved = errno;
 		close(fd);
 		(void)unlinkat(qdirs.drop, tmp, 0);
@@ -124,6 +126,7 @@ drop_write(const char *id, const char *sender, const char *const *rcpts,
     size_t nrcpts, int content_fd, int fresh, int *fdp, char *why, size_t whysz)
 {
 	char name[QUEUEID_LEN + 8], tmp[QUEUEID_LEN + 8];
+	size_t hdrlen;
 	int fd, trunc, saved;
 
 	*fdp = -1;
@@ -138,7 +141,7 @@ drop_write(const char *id, const char *sender, const char *const *rcpts,
 	    0640);
 	if (fd == -1)
 		goto fail;
-	if (write_header(fd, sender, rcpts, nrcpts) == -1 ||
+	if (write_header(fd, sender, rcpts, nrcpts, &hdrlen) == -1 ||
 	    copy_content(content_fd, fd, UINT64_MAX, &trunc) == -1)
 		goto fail_unlink;
 	/* Start writing now: the fsync of a whole batch then costs one journal commit. */

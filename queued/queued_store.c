@@ -171,7 +171,7 @@ qmsg_new(const struct envelope *announced)
 		if (announced != NULL) {
 			snprintf(name, sizeof(name), ".%s.tmp", q->id);
 			if (drop_open(q->id, announced->sender, rcpts, announced->nrcpts,
-			    &q->fd) == 0) {
+			    &q->fd, &q->hdrlen) == 0) {
 				q->direct = 1;
 				break;
 			}
@@ -629,16 +629,12 @@ commit_fail(struct qmsg_list *list, struct qmsg *q, const char *what)
 static void
 log_accepted(const struct qmsg *q)
 {
-	struct stat st;
-
-	if (fstat(q->fd, &st) == -1)
-		st.st_size = 0;
 	if (q->owner && q->owner->id == PROC_SMTPD)
 		queued_stats.in_smtpd++;
 	else if (q->owner && q->owner->id == PROC_PICKUPD)
 		queued_stats.in_pickupd++;
-	log_info("%s status=accepted from=<%s> nrcpt=%zu size=%lld via=%s",
-	    q->id, q->env.sender, q->env.nrcpts, (long long)st.st_size,
+	log_info("%s status=accepted from=<%s> nrcpt=%zu size=%llu via=%s",
+	    q->id, q->env.sender, q->env.nrcpts, (unsigned long long)q->size,
 	    q->owner ? proc_name(q->owner->id) : "queued");
 }
 
@@ -843,7 +839,12 @@ flush_cb(evutil_socket_t fd, short ev, void *arg)
 	(void)ev;
 	(void)arg;
 	while ((q = TAILQ_FIRST(&batch)) != NULL) {
+		struct stat st;
+
 		TAILQ_REMOVE(&batch, q, entry);
+		/* What the producer wrote (after the Drop header, if any). */
+		if (fstat(q->fd, &st) == 0 && (uint64_t)st.st_size >= q->hdrlen)
+			q->size = (uint64_t)st.st_size - q->hdrlen;
 		/*
 		 * Over the Drop quota, local mail waits in the queue instead
 		 * (a message written into Drop/ from its OPEN was let in then).

@@ -229,8 +229,8 @@ def attacks(T):
          frame(T["QUEUE_ETRN"], s("example.test")), None, r"pickupd sent a malformed ETRN"),
         ("a field longer than its frame", "smtpd",
          frame(T["QUEUE_MSG_ABORT"], long_field), None, r"smtpd sent a malformed abort"),
-        ("a payload left over", "pickupd", frame(T["QUEUE_MSG_OPEN"], u32(1)), None,
-         r"pickupd sent a bad or unexpected QUEUE_MSG_OPEN"),
+        ("an open whose announced envelope is malformed", "pickupd",
+         frame(T["QUEUE_MSG_OPEN"], u32(1)), None, r"pickupd sent a malformed open"),
         ("a commit of a message never opened", "smtpd",
          frame(T["QUEUE_MSG_COMMIT"], absurd_n), None, r"smtpd sent a malformed commit"),
         # deliverd sends only results, and only for a batch in flight.
