@@ -239,14 +239,17 @@ store_open(struct producer *p, struct ipc_msg *msg)
 		q->announced = ann;	/* moved */
 	else
 		envelope_free(&ann);
-	snprintf(name, sizeof(name), "%s.eml", q->id);
+	if (q->direct)
+		snprintf(name, sizeof(name), ".%s.tmp", q->id);
+	else
+		snprintf(name, sizeof(name), "%s.eml", q->id);
 	/*
 	 * The producer gets a duplicate of the descriptor: it can reach no
 	 * other file, and reading back what it wrote itself gives it nothing.
 	 * (A second open(2) here would cost a directory lookup per message.)
 	 */
 	if ((wfd = fcntl(q->fd, F_DUPFD_CLOEXEC, 0)) == -1) {
-		log_warn("dup %s", name);
+		log_warn("dup %s%s", q->direct ? "Drop/" : "Queue/tmp/", name);
 		producer_reply_failed(p, reqid, 1, "cannot create queue file");
 		qmsg_discard(q);
 		return;
