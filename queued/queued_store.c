@@ -144,6 +144,20 @@ qmsg_discard(struct qmsg *q)
 }
 
 /* A new message with a fresh id and its content file in Queue/tmp/. */
+/* The recipients' addresses, for a Drop header (free the array only). */
+static const char **
+rcpt_addrs(const struct envelope *e)
+{
+	const char **v;
+	size_t i;
+
+	if ((v = reallocarray(NULL, e->nrcpts, sizeof(*v))) == NULL)
+		return NULL;
+	for (i = 0; i < e->nrcpts; i++)
+		v[i] = e->rcpts[i].addr;
+	return v;
+}
+
 /*
  * A new message and its content file: Drop/.<id>.tmp with the Drop header
  * written when `announced` is a message for local recipients only (the
@@ -156,15 +170,11 @@ qmsg_new(const struct envelope *announced)
 	const char **rcpts = NULL;
 	struct qmsg *q;
 	int tries, saved;
-	size_t i;
 
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return NULL;
-	if (announced != NULL &&
-	    (rcpts = reallocarray(NULL, announced->nrcpts, sizeof(*rcpts))) == NULL)
+	if (announced != NULL && (rcpts = rcpt_addrs(announced)) == NULL)
 		announced = NULL;	/* no memory for the fast way: the queue */
-	for (i = 0; announced != NULL && i < announced->nrcpts; i++)
-		rcpts[i] = announced->rcpts[i].addr;
 	q->fd = -1;
 	for (tries = 0; tries < 5; tries++) {
 		queueid_new(q->id);
@@ -682,12 +692,10 @@ commit_direct(struct qmsg_list *list)
 			q->fd = -1;
 			continue;
 		}
-		if ((rcpts = reallocarray(NULL, q->env.nrcpts, sizeof(*rcpts))) == NULL) {
+		if ((rcpts = rcpt_addrs(&q->env)) == NULL) {
 			commit_fail(list, q, "out of memory");
 			continue;
 		}
-		for (i = 0; i < q->env.nrcpts; i++)
-			rcpts[i] = q->env.rcpts[i].addr;
 		if (drop_write(q->id, q->env.sender, rcpts, q->env.nrcpts, q->fd, 1,
 		    &q->dropfd, why, sizeof(why)) == -1)
 			commit_fail(list, q, why);
