@@ -107,6 +107,7 @@ BAD_CONF_ERRORS = [
     (7, "pickup-interval 0s", 'pickup-interval: bad time "0s"'),
     (8, 'hostname "unterminated', "unterminated quoted string"),
     (9, "log-verbose maybe", "log-verbose takes yes or no"),
+    (10, "commit-sync sometimes", 'commit-sync takes fsync or syncfs, not "sometimes"'),
 ]
 
 
